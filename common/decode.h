@@ -1,0 +1,59 @@
+#ifndef THUMBD_COMMON_DECODE_H
+#define THUMBD_COMMON_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+#include "spec.h"
+
+/*
+ * Decoders: compressed bytes in memory to an RGB(A) image, at the smallest
+ * scale that still covers every size in the spec (so the resize filter has
+ * real pixels to work on), with every limit checked from the header before
+ * any large allocation. Orientation is reported, not applied.
+ *
+ * All decoders return 0 or a negative errno, and on failure write a short
+ * reason (no file name; the caller adds it) to err:
+ *   -EMEDIUMTYPE  not an image / unsupported kind ("12-bit JPEG not supported")
+ *   -EBADMSG      corrupt or truncated data ("truncated JPEG")
+ *   -E2BIG        over a limit ("65500x65500 exceeds max_pixels 100000000")
+ *   -ENOMEM       allocation failed
+ */
+
+struct decode_info {
+	uint32_t width;       /* as stored, before orientation */
+	uint32_t height;
+	int orientation;      /* EXIF 1-8, 1 when absent or invalid */
+	uint32_t scale_denom; /* JPEG DCT scale used: 1, 2, 4 or 8 */
+	bool progressive;     /* JPEG: progressive; WebP: unused */
+	bool dc_only;         /* JPEG: only the DC scans were decoded */
+	bool has_alpha;
+	bool animated;        /* WebP: only the first frame was decoded */
+};
+
+/*
+ * The smallest decoded size (in stored orientation) that still covers every
+ * size in @spec for an image stored as (w x h) with @orientation.
+ */
+void decode_need(uint32_t w, uint32_t h, int orientation,
+		const struct thumb_spec *spec, uint32_t *need_w, uint32_t *need_h);
+
+struct jpeg_dec;
+
+/* A JPEG decoder whose libjpeg state and buffers are kept between jobs. */
+struct jpeg_dec *jpeg_dec_create(void);
+void jpeg_dec_destroy(struct jpeg_dec *dec);
+
+/* Decode JPEG @data into @out (RGB). See above for errors. */
+int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
+		const struct thumb_spec *spec, struct image *out,
+		struct decode_info *info, char *err, size_t errlen);
+
+/* Decode WebP @data (first frame if animated) into @out (RGB or RGBA). */
+int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
+		struct image *out, struct decode_info *info, char *err,
+		size_t errlen);
+
+#endif

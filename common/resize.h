@@ -1,0 +1,24 @@
+#ifndef THUMBD_COMMON_RESIZE_H
+#define THUMBD_COMMON_RESIZE_H
+
+#include "image.h"
+
+struct resizer;
+
+/* A resizer keeps its filter tables and scratch rows between calls. */
+struct resizer *resizer_create(void);
+void resizer_destroy(struct resizer *r);
+
+/*
+ * Resample @src into @dst at (w x h) with a separable Lanczos-3 filter
+ * (widened when shrinking). Four-channel images are premultiplied while
+ * filtering and returned with straight alpha. Returns 0 or -ENOMEM.
+ */
+int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
+		uint32_t w, uint32_t h);
+
+/* Copy the centred (w x h) window of @src to @dst. Returns 0 or -ENOMEM. */
+int image_crop_centre(const struct image *src, struct image *dst, uint32_t w,
+		uint32_t h);
+
+#endif
