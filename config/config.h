@@ -97,6 +97,23 @@ int config_parse_file(struct config *cfg, const char *path, char *err,
  */
 int config_finish(struct config *cfg, char *err, size_t errlen);
 
+/*
+ * Set one key as if it were read from the file: @w selects a [watch]
+ * section, NULL the [daemon] section. This is how command-line options
+ * override the file, with the same parsing and the same messages (the
+ * message names @origin, e.g. "--quality", instead of FILE:LINE).
+ * Returns 0 or -EINVAL with a message in @err.
+ */
+int config_set(struct config *cfg, struct config_watch *w, const char *key,
+		const char *value, const char *origin, char *err, size_t errlen);
+
+/*
+ * True if the input @rel (relative to the watch's input folder) should be
+ * thumbnailed: not hidden, not a partial-upload name, and passing the
+ * include / exclude globs.
+ */
+bool config_watch_wants(const struct config_watch *w, const char *rel);
+
 /* Write @cfg as INI text that config_parse_file() reads back the same. */
 int config_dump(const struct config *cfg, FILE *out);
 
