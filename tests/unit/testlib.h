@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int tl_failures;
 static char tl_dir[256];
 
 #define CHECK(cond) \
