@@ -1,0 +1,63 @@
+/* JPEG decode with thumbnailing: decode at reduced scale, orient, resize to
+ * two sizes and encode, exactly as a job does, minus the file system. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "decode.h"
+#include "encode.h"
+#include "geometry.h"
+#include "orient.h"
+#include "resize.h"
+#include "fuzz_main.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct jpeg_dec *dec;
+	static struct resizer *rs;
+	static struct encoder *enc;
+	static struct image img, up, out;
+	struct thumb_spec spec;
+	struct decode_info info;
+	char err[256];
+
+	if (!dec) {
+		dec = jpeg_dec_create();
+		rs = resizer_create();
+		enc = encoder_create();
+		if (!dec || !rs || !enc) {
+			abort();
+		}
+	}
+	spec_init_default(&spec);
+	spec.sizes[0] = (struct thumb_size){ 256, 256 };
+	spec.sizes[1] = (struct thumb_size){ 64, 48 };
+	spec.n_sizes = 2;
+	/* keep the fuzzer fast and inside its memory budget */
+	spec.limits.max_pixels = 16u << 20;
+	spec.limits.max_memory = 128u << 20;
+	if (jpeg_dec_run(dec, data, size, &spec, &img, &info, err,
+			sizeof(err)) < 0) {
+		return 0;
+	}
+	const struct image *src = &img;
+	int r = orient_apply(&img, info.orientation, &up);
+	if (r < 0) {
+		return 0;
+	}
+	if (r == 0) {
+		src = &up;
+	}
+	for (uint32_t i = 0; i < spec.n_sizes; i++) {
+		uint32_t w, h;
+		geometry_fit(src->width, src->height, spec.sizes[i],
+			THUMB_FIT_CONTAIN, &w, &h);
+		if (resizer_run(rs, src, &out, w, h) < 0) {
+			return 0;
+		}
+		const uint8_t *bytes;
+		size_t len;
+		encoder_run(enc, &out, THUMB_FORMAT_JPEG, &spec, &bytes, &len,
+			err, sizeof(err));
+	}
+	return 0;
+}
