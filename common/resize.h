@@ -12,12 +12,14 @@ void resizer_destroy(struct resizer *r);
 /*
  * Resample @src into @dst at (w x h) with a separable Lanczos-3 filter
  * (widened when shrinking). Four-channel images are premultiplied while
- * filtering and returned with straight alpha. Returns 0 or -ENOMEM.
+ * filtering and returned with straight alpha. Returns 0, -EINVAL (zero
+ * size, 1 or 2 channels, or @dst == @src), -EOVERFLOW or -ENOMEM.
  */
 int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
 		uint32_t w, uint32_t h);
 
-/* Copy the centred (w x h) window of @src to @dst. Returns 0 or -ENOMEM. */
+/* Copy the centred (w x h) window of @src to @dst. Returns 0, -EINVAL if
+ * the window is empty or larger than @src, or -ENOMEM. */
 int image_crop_centre(const struct image *src, struct image *dst, uint32_t w,
 		uint32_t h);
 
