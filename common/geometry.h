@@ -13,7 +13,7 @@
  * The size a (w x h) image is resized to for @box under @fit, before any
  * crop, never larger than the image itself (no upscaling). For contain this
  * is the final size; for cover the result is then cropped to
- * geometry_crop_size(). Both sides are at least 1.
+ * geometry_output(). Both sides are at least 1.
  */
 void geometry_fit(uint32_t w, uint32_t h, struct thumb_size box,
 		enum thumb_fit fit, uint32_t *out_w, uint32_t *out_h);

@@ -1,0 +1,798 @@
+/*
+ * The JPEG decoder against djpeg (the same libjpeg, decoded the plain
+ * way): every coding and subsampling at every DCT scale must give the
+ * same pixels, the DC-only path included. Then colour spaces, EXIF
+ * orientation, limits, truncation and hostile files, each checked for
+ * its error class and text. All cases are made here with cjpeg, convert,
+ * exiftool, libjpeg itself or byte surgery.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <jpeglib.h>
+
+#include "decode.h"
+#include "testlib.h"
+
+static struct jpeg_dec *dec;
+static int quiet_fd = -1; /* stderr is captured here during each decode */
+
+struct ppm {
+	uint8_t *px;
+	uint32_t w, h;
+};
+
+static struct ppm ppm_read(const char *name)
+{
+	struct ppm p = { NULL, 0, 0 };
+	unsigned w, h, maxval;
+	FILE *f = fopen(tl_path("%s", name), "rbe");
+	CHECK(f);
+	CHECK(fscanf(f, "P6 %u %u %u", &w, &h, &maxval) == 3);
+	CHECK(maxval == 255);
+	fgetc(f);
+	p.w = w;
+	p.h = h;
+	p.px = malloc((size_t)w * h * 3);
+	CHECK(p.px);
+	CHECK(fread(p.px, 1, (size_t)w * h * 3, f) == (size_t)w * h * 3);
+	fclose(f);
+	return p;
+}
+
+static uint8_t *file(const char *name, size_t *len)
+{
+	uint8_t *d = tl_read(tl_path("%s", name), len);
+	if (!d) {
+		fprintf(stderr, "cannot read %s\n", name);
+		exit(1);
+	}
+	return d;
+}
+
+static struct thumb_spec spec_box(uint32_t box)
+{
+	struct thumb_spec spec;
+	spec_init_default(&spec);
+	spec.sizes[0] = (struct thumb_size){ box, box };
+	return spec;
+}
+
+/*
+ * One decode with stderr pointed at a capture file, which must stay
+ * empty: libjpeg must never print. @d is copied to an exact-size buffer
+ * so ASan sees any read past the end.
+ */
+static int run_bytes(const uint8_t *d, size_t len,
+		const struct thumb_spec *spec, struct image *img,
+		struct decode_info *info, char *err, size_t errlen)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	CHECK(copy);
+	memcpy(copy, d, len);
+	fflush(stderr);
+	int saved = dup(2);
+	CHECK(saved >= 0 && dup2(quiet_fd, 2) == 2);
+	err[0] = '\0';
+	int r = jpeg_dec_run(dec, copy, len, spec, img, info, err, errlen);
+	fflush(stderr);
+	CHECK(dup2(saved, 2) == 2);
+	close(saved);
+	struct stat st;
+	CHECK(fstat(quiet_fd, &st) == 0);
+	if (st.st_size != 0) {
+		fprintf(stderr, "the decoder wrote %lld bytes to stderr\n",
+			(long long)st.st_size);
+		exit(1);
+	}
+	free(copy);
+	return r;
+}
+
+static int run_file(const char *name, const struct thumb_spec *spec,
+		struct image *img, struct decode_info *info, char *err)
+{
+	size_t len;
+	uint8_t *d = file(name, &len);
+	int r = run_bytes(d, len, spec, img, info, err, 256);
+	free(d);
+	return r;
+}
+
+/* A failure: the errno and the reason, and the outputs untouched. */
+static void expect_fail_bytes(const uint8_t *d, size_t len,
+		const struct thumb_spec *spec, int want, const char *text)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256];
+	CHECK(image_reserve(&img, 3, 2, 3) == 0);
+	uint8_t *px = img.px;
+	memset(&info, 0x5a, sizeof(info));
+	int r = run_bytes(d, len, spec, &img, &info, err, sizeof(err));
+	if (r != want || !strstr(err, text)) {
+		fprintf(stderr, "expected %d \"%s\", got %d \"%s\"\n", want,
+			text, r, err);
+		exit(1);
+	}
+	CHECK(img.px == px && img.width == 3 && img.height == 2);
+	CHECK_INT_EQ(info.width, 0x5a5a5a5a);
+	image_finish(&img);
+}
+
+static void expect_fail(const char *name, const struct thumb_spec *spec,
+		int want, const char *text)
+{
+	size_t len;
+	uint8_t *d = file(name, &len);
+	expect_fail_bytes(d, len, spec, want, text);
+	free(d);
+}
+
+static void check_same(const struct image *img, const struct ppm *ref,
+		const char *what)
+{
+	if (img->width != ref->w || img->height != ref->h ||
+			img->channels != 3) {
+		fprintf(stderr, "%s: %ux%ux%u, expected %ux%ux3\n", what,
+			img->width, img->height, img->channels, ref->w, ref->h);
+		exit(1);
+	}
+	for (uint32_t y = 0; y < ref->h; y++) {
+		const uint8_t *a = img->px + y * img->stride;
+		const uint8_t *b = ref->px + (size_t)y * ref->w * 3;
+		if (memcmp(a, b, (size_t)ref->w * 3) != 0) {
+			fprintf(stderr, "%s: row %u differs\n", what, y);
+			exit(1);
+		}
+	}
+}
+
+static double psnr(const struct image *img, const struct ppm *ref)
+{
+	CHECK(img->width == ref->w && img->height == ref->h);
+	double se = 0;
+	size_t n = (size_t)ref->w * ref->h * 3;
+	for (uint32_t y = 0; y < ref->h; y++) {
+		for (size_t x = 0; x < (size_t)ref->w * 3; x++) {
+			int e = img->px[y * img->stride + x] -
+				ref->px[(size_t)y * ref->w * 3 + x];
+			se += e * e;
+		}
+	}
+	return se == 0 ? 99 : 10 * log10(255.0 * 255.0 * n / se);
+}
+
+/* The box that makes a 317x239 image decode at 1/denom. */
+static uint32_t box_for(uint32_t denom)
+{
+	switch (denom) {
+	case 8:
+		return 40;
+	case 4:
+		return 80;
+	case 2:
+		return 159;
+	default:
+		return 256;
+	}
+}
+
+struct kind {
+	const char *name;
+	const char *src;
+	const char *args;
+	bool progressive;
+};
+
+static const struct kind kinds[] = {
+	{ "base", "src.ppm", "", false },
+	{ "opt", "src.ppm", "-optimize -quality 97", false },
+	{ "prog", "src.ppm", "-progressive", true },
+	{ "arith", "src.ppm", "-arithmetic", false },
+	{ "parith", "src.ppm", "-progressive -arithmetic", true },
+	{ "s444", "src.ppm", "-sample 1x1", false },
+	{ "s422", "src.ppm", "-sample 2x1", false },
+	{ "s440", "src.ppm", "-sample 1x2", false },
+	{ "s420", "src.ppm", "-sample 2x2", false },
+	{ "s411", "src.ppm", "-sample 4x1", false },
+	{ "p444", "src.ppm", "-progressive -sample 1x1", true },
+	{ "p422", "src.ppm", "-progressive -sample 2x1", true },
+	{ "p440", "src.ppm", "-progressive -sample 1x2", true },
+	{ "p411", "src.ppm", "-progressive -sample 4x1", true },
+	{ "pa420", "src.ppm", "-progressive -arithmetic -sample 2x2", true },
+	/* chroma sampled above luma: libjpeg scales luma up by IDCT */
+	{ "podd", "src.ppm", "-progressive -sample 1x1,2x2,1x1", true },
+	{ "gray", "src.ppm", "-grayscale", false },
+	{ "pgray", "src.ppm", "-progressive -grayscale", true },
+	{ "native_gray", "src.pgm", "", false },
+	{ "rst", "src.ppm", "-restart 1", false },
+	{ "prst", "src.ppm", "-progressive -restart 1B", true },
+	/* sequential, one scan per component (non-interleaved) */
+	{ "multiscan", "src.ppm", "-scans seq.txt", false },
+};
+
+/*
+ * Every kind at every scale is pixel-identical to djpeg at that scale,
+ * which decodes the whole file: so the DC-only path (progressive at 1/8)
+ * loses nothing.
+ */
+static void test_kinds(void)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const struct kind *c = &kinds[k];
+		TL_SH_OK("cjpeg -quality 85 %s %s > %s.jpg && for d in 1 2 4 8; "
+			"do djpeg -rgb -scale 1/$d -ppm %s.jpg > %s-$d.ppm; done",
+			c->args, c->src, c->name, c->name, c->name);
+		for (uint32_t d = 1; d <= 8; d *= 2) {
+			struct thumb_spec spec = spec_box(box_for(d));
+			char what[64], ref_name[64], name[64];
+			snprintf(what, sizeof(what), "%s at 1/%u", c->name, d);
+			snprintf(name, sizeof(name), "%s.jpg", c->name);
+			int r = run_file(name, &spec, &img, &info, err);
+			if (r != 0) {
+				fprintf(stderr, "%s: %d %s\n", what, r, err);
+				exit(1);
+			}
+			CHECK_INT_EQ(info.width, 317);
+			CHECK_INT_EQ(info.height, 239);
+			CHECK_INT_EQ(info.scale_denom, d);
+			CHECK_INT_EQ(info.orientation, 1);
+			CHECK_INT_EQ(info.progressive, c->progressive);
+			CHECK_INT_EQ(info.dc_only, c->progressive && d == 8);
+			CHECK(!info.has_alpha && !info.animated);
+			snprintf(ref_name, sizeof(ref_name), "%s-%u.ppm", c->name,
+				d);
+			struct ppm ref = ppm_read(ref_name);
+			check_same(&img, &ref, what);
+			free(ref.px);
+		}
+	}
+	/* grey comes out as RGB with equal channels */
+	struct thumb_spec spec = spec_box(256);
+	CHECK(run_file("gray.jpg", &spec, &img, &info, err) == 0);
+	CHECK_INT_EQ(img.channels, 3);
+	for (size_t i = 0; i < (size_t)img.width * 3; i += 3) {
+		CHECK(img.px[i] == img.px[i + 1] && img.px[i] == img.px[i + 2]);
+	}
+	image_finish(&img);
+}
+
+/*
+ * CMYK written by libjpeg itself: Adobe-inverted CMYK, plain CMYK with
+ * the Adobe marker suppressed, and YCCK (always Adobe). The ink values
+ * are made from the RGB source so the decode must give it back.
+ */
+static void write_cmyk(const struct ppm *src, const char *name,
+		J_COLOR_SPACE jcs, bool adobe)
+{
+	struct jpeg_compress_struct ci;
+	struct jpeg_error_mgr jerr;
+	FILE *f = fopen(tl_path("%s", name), "wbe");
+	uint8_t *row = malloc((size_t)src->w * 4);
+	CHECK(f && row);
+	ci.err = jpeg_std_error(&jerr);
+	jpeg_create_compress(&ci);
+	jpeg_stdio_dest(&ci, f);
+	ci.image_width = src->w;
+	ci.image_height = src->h;
+	ci.input_components = 4;
+	ci.in_color_space = JCS_CMYK;
+	jpeg_set_defaults(&ci);
+	jpeg_set_colorspace(&ci, jcs);
+	ci.write_Adobe_marker = adobe;
+	jpeg_set_quality(&ci, 95, TRUE);
+	jpeg_start_compress(&ci, TRUE);
+	while (ci.next_scanline < ci.image_height) {
+		const uint8_t *s = src->px + (size_t)ci.next_scanline * src->w * 3;
+		for (uint32_t x = 0; x < src->w; x++) {
+			int r = s[3 * x], g = s[3 * x + 1], b = s[3 * x + 2];
+			int mx = r > g ? (r > b ? r : b) : (g > b ? g : b);
+			int k = 255 - mx;
+			int ink[4] = { 0, 0, 0, k };
+			for (int i = 0; i < 3 && k < 255; i++) {
+				int v = s[3 * x + i];
+				ink[i] = (255 - v - k) * 255 / (255 - k);
+			}
+			for (int i = 0; i < 4; i++) {
+				/* Adobe files store 255 for "no ink" */
+				row[4 * x + i] = (uint8_t)(adobe ? 255 - ink[i] :
+					ink[i]);
+			}
+		}
+		JSAMPROW rp = row;
+		jpeg_write_scanlines(&ci, &rp, 1);
+	}
+	jpeg_finish_compress(&ci);
+	jpeg_destroy_compress(&ci);
+	fclose(f);
+	free(row);
+}
+
+static void test_cmyk(void)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256];
+	struct thumb_spec spec = spec_box(4096);
+	struct ppm src = ppm_read("src.ppm");
+
+	TL_SH_OK("convert src.ppm -colorspace CMYK -quality 95 im_cmyk.jpg");
+	TL_SH_OK("grep -q Adobe im_cmyk.jpg");
+	write_cmyk(&src, "cmyk_adobe.jpg", JCS_CMYK, true);
+	write_cmyk(&src, "cmyk_plain.jpg", JCS_CMYK, false);
+	write_cmyk(&src, "ycck.jpg", JCS_YCCK, true);
+	TL_SH_OK("! grep -q Adobe cmyk_plain.jpg");
+	static const char *const names[] = { "im_cmyk.jpg", "cmyk_adobe.jpg",
+		"cmyk_plain.jpg", "ycck.jpg" };
+	for (size_t i = 0; i < 4; i++) {
+		CHECK_INT_EQ(run_file(names[i], &spec, &img, &info, err), 0);
+		CHECK_INT_EQ(info.scale_denom, 1);
+		double p = psnr(&img, &src);
+		if (p < 30) {
+			fprintf(stderr, "%s: PSNR %.1f dB vs the RGB source\n",
+				names[i], p);
+			exit(1);
+		}
+		/* the reduced scales convert the same way */
+		struct thumb_spec small = spec_box(40);
+		CHECK_INT_EQ(run_file(names[i], &small, &img, &info, err), 0);
+		CHECK(img.width == 40 && img.height == 30 && img.channels == 3);
+	}
+	free(src.px);
+	image_finish(&img);
+}
+
+/* Offset of the first header segment @marker (whose body starts with
+ * @ident if given), looking no further than the first scan; 0 if none. */
+static size_t seg_find(const uint8_t *d, size_t len, uint8_t marker,
+		const char *ident)
+{
+	size_t i = 2, n = ident ? strlen(ident) : 0;
+	while (i + 4 <= len && d[i] == 0xff) {
+		uint8_t m = d[i + 1];
+		if (m == marker && i + 4 + n <= len &&
+				(!ident || memcmp(d + i + 4, ident, n) == 0)) {
+			return i;
+		}
+		if (m == 0xda) {
+			break;
+		}
+		i += 2 + ((size_t)d[i + 2] << 8 | d[i + 3]);
+	}
+	return 0;
+}
+
+static size_t seg_len(const uint8_t *d, size_t off)
+{
+	return 2 + ((size_t)d[off + 2] << 8 | d[off + 3]);
+}
+
+static size_t sof_find(const uint8_t *d, size_t len)
+{
+	static const uint8_t sofs[] = { 0xc0, 0xc1, 0xc2, 0xc9, 0xca };
+	for (size_t i = 0; i < sizeof(sofs); i++) {
+		size_t o = seg_find(d, len, sofs[i], NULL);
+		if (o) {
+			return o;
+		}
+	}
+	CHECK(!"no frame header");
+	return 0;
+}
+
+static void test_orientation(void)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256];
+	struct thumb_spec spec = spec_box(256);
+	static const int values[] = { 1, 2, 3, 4, 5, 6, 7, 8, 0, 9, 65535 };
+	char cmd[4096];
+	int o = snprintf(cmd, sizeof(cmd), "exiftool");
+
+	/* one exiftool run: it costs a Perl start-up each */
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		TL_SH_OK("cp base.jpg o%d.jpg", values[i]);
+		o += snprintf(cmd + o, sizeof(cmd) - (size_t)o,
+			" -n -Orientation=%d o%d.jpg -execute", values[i],
+			values[i]);
+	}
+	TL_SH_OK("cp prog.jpg po6.jpg && cp base.jpg le8.jpg");
+	TL_SH_OK("%s -n -Orientation=6 po6.jpg -execute -n -ExifByteOrder=II "
+		"-Orientation=8 le8.jpg -common_args -q -q -overwrite_original",
+		cmd);
+	TL_SH_OK("exiftool -s3 -ExifByteOrder le8.jpg | grep -q II");
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "o%d.jpg", values[i]);
+		CHECK_INT_EQ(run_file(name, &spec, &img, &info, err), 0);
+		CHECK_INT_EQ(info.orientation,
+			values[i] >= 1 && values[i] <= 8 ? values[i] : 1);
+	}
+	struct thumb_spec small = spec_box(40);
+	CHECK_INT_EQ(run_file("po6.jpg", &small, &img, &info, err), 0);
+	CHECK(info.orientation == 6 && info.dc_only);
+	CHECK_INT_EQ(run_file("le8.jpg", &spec, &img, &info, err), 0);
+	CHECK_INT_EQ(info.orientation, 8);
+
+	/* two Exif APP1 segments: the first one wins */
+	size_t l6, l3;
+	uint8_t *d6 = file("o6.jpg", &l6), *d3 = file("o3.jpg", &l3);
+	size_t a6 = seg_find(d6, l6, 0xe1, "Exif"), a3 = seg_find(d3, l3, 0xe1,
+		"Exif");
+	CHECK(a6 && a3);
+	size_t n6 = seg_len(d6, a6), n3 = seg_len(d3, a3);
+	uint8_t *two = malloc(l6 + n3);
+	CHECK(two);
+	memcpy(two, d6, a6 + n6);
+	memcpy(two + a6 + n6, d3 + a3, n3);
+	memcpy(two + a6 + n6 + n3, d6 + a6 + n6, l6 - a6 - n6);
+	CHECK_INT_EQ(run_bytes(two, l6 + n3, &spec, &img, &info, err, 256), 0);
+	CHECK_INT_EQ(info.orientation, 6);
+	/* the same with the order swapped */
+	memcpy(two + a6, d3 + a3, n3);
+	memcpy(two + a6 + n3, d6 + a6, n6);
+	CHECK_INT_EQ(run_bytes(two, l6 + n3, &spec, &img, &info, err, 256), 0);
+	CHECK_INT_EQ(info.orientation, 3);
+	free(two);
+	free(d6);
+	free(d3);
+	image_finish(&img);
+}
+
+static void test_kind_errors(void)
+{
+	struct thumb_spec spec = spec_box(256);
+	size_t len;
+	uint8_t *d = file("base.jpg", &len);
+	size_t sof = sof_find(d, len);
+
+	d[sof + 4] = 12;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"12-bit JPEG not supported");
+	d[sof + 4] = 16;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"16-bit JPEG not supported");
+	d[sof + 4] = 8;
+	d[sof + 1] = 0xc3;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"lossless JPEG not supported");
+	d[sof + 1] = 0xc7;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"lossless JPEG not supported");
+	d[sof + 1] = 0xc5;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"hierarchical JPEG not supported");
+	d[sof + 1] = 0xce;
+	expect_fail_bytes(d, len, &spec, -EMEDIUMTYPE,
+		"hierarchical JPEG not supported");
+	free(d);
+}
+
+/* @d with its last scan repeated until the file has @total scans. */
+static uint8_t *many_scans(const uint8_t *d, size_t len, uint32_t have,
+		uint32_t total, size_t *out_len)
+{
+	size_t last = 0;
+	for (size_t i = 2; i + 1 < len; i++) {
+		if (d[i] == 0xff && d[i + 1] == 0xda) {
+			last = i;
+		}
+	}
+	CHECK(last && d[len - 2] == 0xff && d[len - 1] == 0xd9);
+	size_t scan = len - 2 - last;
+	size_t n = len + (size_t)(total - have) * scan;
+	uint8_t *o = malloc(n);
+	CHECK(o);
+	memcpy(o, d, len - 2);
+	for (size_t i = 0, at = len - 2; i < total - have; i++, at += scan) {
+		memcpy(o + at, d + last, scan);
+	}
+	o[n - 2] = 0xff;
+	o[n - 1] = 0xd9;
+	*out_len = n;
+	return o;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void test_limits(void)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256], text[128];
+	struct thumb_spec spec = spec_box(256);
+	size_t len;
+	uint8_t *d = file("base.jpg", &len);
+	size_t sof = sof_find(d, len);
+
+	/* 65500x65500 from the header, before anything is allocated */
+	d[sof + 5] = d[sof + 7] = 0xff;
+	d[sof + 6] = d[sof + 8] = 0xdc;
+	expect_fail_bytes(d, len, &spec, -E2BIG,
+		"65500x65500 exceeds max_pixels 100000000");
+	/* ... also when an 0xff00 "segment" claims to cover it: libjpeg
+	 * skips 0xff00 outside scans, and so must the walk */
+	uint8_t *hid = malloc(len + 4 + seg_len(d, sof));
+	CHECK(hid);
+	memcpy(hid, d, sof);
+	hid[sof] = 0xff;
+	hid[sof + 1] = 0x00;
+	hid[sof + 2] = 0x00;
+	hid[sof + 3] = (uint8_t)(seg_len(d, sof) + 2);
+	memcpy(hid + sof + 4, d + sof, seg_len(d, sof));
+	d[sof + 5] = d[sof + 7] = 0x00;
+	d[sof + 6] = d[sof + 8] = 0x10;
+	memcpy(hid + sof + 4 + seg_len(d, sof), d + sof, len - sof);
+	expect_fail_bytes(hid, len + 4 + seg_len(d, sof), &spec, -E2BIG,
+		"65500x65500 exceeds max_pixels 100000000");
+	free(hid);
+	spec.limits.max_pixels = 317 * 239 - 1;
+	expect_fail("base.jpg", &spec, -E2BIG,
+		"317x239 exceeds max_pixels 75762");
+	spec.limits.max_pixels = 317 * 239;
+	CHECK_INT_EQ(run_file("base.jpg", &spec, &img, &info, err), 0);
+
+	spec = spec_box(256);
+	spec.limits.max_file_size = len - 1;
+	snprintf(text, sizeof(text), "%zu bytes exceeds max_file_size %zu",
+		len, len - 1);
+	expect_fail("base.jpg", &spec, -E2BIG, text);
+	spec.limits.max_file_size = len;
+	CHECK_INT_EQ(run_file("base.jpg", &spec, &img, &info, err), 0);
+	free(d);
+
+	/* 1000 scans: refused from the marker walk */
+	size_t plen, blen;
+	uint8_t *p = file("prog.jpg", &plen);
+	uint8_t *bomb = many_scans(p, plen, 10, 1000, &blen);
+	spec = spec_box(256);
+	expect_fail_bytes(bomb, blen, &spec, -E2BIG,
+		"1000 scans exceeds max_scans 100");
+	spec.limits.max_scans = 999;
+	expect_fail_bytes(bomb, blen, &spec, -E2BIG,
+		"1000 scans exceeds max_scans 999");
+	/* allowed through, libjpeg's complaints about the repeated
+	 * refinement passes hit the warning cap: bounded either way */
+	spec.limits.max_scans = 0;
+	spec.sizes[0] = (struct thumb_size){ 4096, 4096 };
+	double t0 = now();
+	int r = run_bytes(bomb, blen, &spec, &img, &info, err, sizeof(err));
+	CHECK(r == 0 || (r == -EBADMSG && strstr(err, "corrupt JPEG data")));
+	CHECK(now() - t0 < 10);
+	free(bomb);
+	free(p);
+
+	/* libjpeg's memory cap: a progressive 1024x768 needs its whole
+	 * coefficient buffer, 2.4 MB */
+	spec = spec_box(256);
+	spec.limits.max_memory = 512 << 10;
+	expect_fail("big_prog.jpg", &spec, -E2BIG,
+		"needs more than max_memory 524288 bytes");
+	spec.limits.max_memory = 4 << 20;
+	CHECK_INT_EQ(run_file("big_prog.jpg", &spec, &img, &info, err), 0);
+	/* the limit holds for the job, not for what earlier jobs left */
+	spec.limits.max_memory = 512 << 10;
+	expect_fail("big_prog.jpg", &spec, -E2BIG,
+		"needs more than max_memory 524288 bytes");
+
+	/* zero means no limit, for each limit */
+	spec.limits = (struct thumb_limits){ 0, 0, 0, 0 };
+	CHECK_INT_EQ(run_file("big_prog.jpg", &spec, &img, &info, err), 0);
+	CHECK_INT_EQ(run_file("prog.jpg", &spec, &img, &info, err), 0);
+	image_finish(&img);
+}
+
+static void test_truncation(void)
+{
+	struct thumb_spec spec = spec_box(256);
+	static const char *const names[] = { "base.jpg", "prog.jpg",
+		"parith.jpg", "rst.jpg" };
+
+	for (size_t f = 0; f < 4; f++) {
+		size_t len;
+		uint8_t *d = file(names[f], &len);
+		size_t sof = sof_find(d, len);
+		size_t cuts[] = { 2, 3, 20, sof + 5, sof + seg_len(d, sof),
+			len / 3, len / 2, len - 100, len - 3, len - 2, len - 1 };
+		for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+			expect_fail_bytes(d, cuts[i], &spec, -EBADMSG,
+				"truncated JPEG");
+			/* also where a 1/8 decode reads only the DC scans */
+			struct thumb_spec small = spec_box(40);
+			expect_fail_bytes(d, cuts[i], &small, -EBADMSG,
+				"truncated JPEG");
+		}
+		expect_fail_bytes(d, 0, &spec, -EMEDIUMTYPE, "empty file");
+		expect_fail_bytes(d, 1, &spec, -EMEDIUMTYPE, "not a JPEG");
+		free(d);
+	}
+}
+
+static void test_not_jpeg(void)
+{
+	struct thumb_spec spec = spec_box(256);
+	size_t len;
+	uint8_t *d = file("base.jpg", &len);
+	uint8_t *junk = malloc(len + 7);
+	CHECK(junk);
+	/* junk before SOI is refused, not searched past: a JPEG inside
+	 * another file (a RAW preview, a PDF) is not ours to pick out */
+	memcpy(junk, "garbage", 7);
+	memcpy(junk + 7, d, len);
+	expect_fail_bytes(junk, len + 7, &spec, -EMEDIUMTYPE, "not a JPEG");
+	free(junk);
+	free(d);
+	expect_fail_bytes((const uint8_t *)"hello, world\n", 13, &spec,
+		-EMEDIUMTYPE, "not a JPEG");
+	TL_SH_OK("convert src.ppm src.png && convert src.ppm src.gif");
+	expect_fail("src.png", &spec, -EMEDIUMTYPE, "not a JPEG (PNG data)");
+	expect_fail("src.gif", &spec, -EMEDIUMTYPE, "not a JPEG (GIF data)");
+}
+
+static void test_corrupt(void)
+{
+	struct image img = { 0 }, ref = { 0 };
+	struct decode_info info;
+	char err[256];
+	struct thumb_spec spec = spec_box(256);
+	size_t len;
+	uint8_t *d = file("base.jpg", &len);
+
+	/* stray bytes before a marker, as some cameras write: a warning */
+	size_t dht = seg_find(d, len, 0xc4, NULL);
+	CHECK(dht);
+	uint8_t *x = malloc(len + 5);
+	CHECK(x);
+	memcpy(x, d, dht);
+	memcpy(x + dht, "\x01\x02\x03\x04\x05", 5);
+	memcpy(x + dht + 5, d + dht, len - dht);
+	CHECK_INT_EQ(run_bytes(d, len, &spec, &ref, &info, err, 256), 0);
+	CHECK_INT_EQ(run_bytes(x, len + 5, &spec, &img, &info, err, 256), 0);
+	CHECK(img.width == ref.width && img.height == ref.height &&
+		memcmp(img.px, ref.px, ref.stride * ref.height) == 0);
+	free(x);
+
+	/* a Huffman table with more codes than there can be */
+	d[dht + 4 + 16] = 0xff;
+	expect_fail_bytes(d, len, &spec, -EBADMSG,
+		"corrupt JPEG: Bogus Huffman table definition");
+	free(d);
+
+	/* every restart marker renumbered RST0: 4800 MCUs out of step,
+	 * stopped by the warning cap */
+	d = file("rst_many.jpg", &len);
+	size_t sos = 0;
+	for (size_t i = 2; i + 1 < len && !sos; i++) {
+		sos = d[i] == 0xff && d[i + 1] == 0xda ? i : 0;
+	}
+	size_t renumbered = 0;
+	for (size_t i = sos + seg_len(d, sos); i + 1 < len; i++) {
+		if (d[i] == 0xff && d[i + 1] >= 0xd1 && d[i + 1] <= 0xd7) {
+			d[i + 1] = 0xd0;
+			renumbered++;
+		}
+	}
+	CHECK(renumbered > 3000);
+	spec = spec_box(4096);
+	expect_fail_bytes(d, len, &spec, -EBADMSG, "corrupt JPEG data");
+	free(d);
+
+	/* random byte changes: an answer each time, never a crash or a
+	 * print, in bounded time */
+	d = file("prog.jpg", &len);
+	uint8_t *m = malloc(len);
+	CHECK(m);
+	uint32_t seed = 12345;
+	spec = spec_box(40);
+	for (int round = 0; round < 300; round++) {
+		memcpy(m, d, len);
+		for (int k = 0; k < 1 + round % 4; k++) {
+			seed = seed * 1103515245u + 12345u;
+			m[(seed >> 8) % len] = (uint8_t)(seed >> 24);
+		}
+		spec.sizes[0].width = spec.sizes[0].height =
+			round % 2 ? 40 : 4096;
+		int r = run_bytes(m, len, &spec, &img, &info, err, 256);
+		CHECK(r == 0 || r == -EBADMSG || r == -EMEDIUMTYPE ||
+			r == -E2BIG);
+		CHECK(r == 0 || err[0] != '\0');
+	}
+	free(m);
+	free(d);
+	image_finish(&img);
+	image_finish(&ref);
+}
+
+/*
+ * One decoder and one output image for many jobs, with failures in
+ * between: the output buffers settle (no allocation per job) and every
+ * good job still matches djpeg.
+ */
+static void test_reuse(void)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256];
+	struct thumb_spec small = spec_box(40), full = spec_box(256);
+	struct ppm ref8 = ppm_read("prog-8.ppm"), ref1 = ppm_read("s420-1.ppm");
+	struct ppm refp = ppm_read("p444-1.ppm"), refa = ppm_read("pa420-2.ppm");
+	struct thumb_spec half = spec_box(159);
+	uint8_t *seen[2] = { NULL, NULL };
+
+	for (int round = 0; round < 6; round++) {
+		CHECK_INT_EQ(run_file("s420.jpg", &full, &img, &info, err), 0);
+		check_same(&img, &ref1, "s420 reused");
+		expect_fail("o6.jpg", &(struct thumb_spec){ .n_sizes = 1,
+			.sizes = { { 1, 1 } },
+			.limits = { .max_file_size = 10 } }, -E2BIG,
+			"max_file_size");
+		CHECK_INT_EQ(run_file("prog.jpg", &small, &img, &info, err), 0);
+		check_same(&img, &ref8, "prog reused");
+		CHECK_INT_EQ(run_file("cmyk_adobe.jpg", &small, &img, &info,
+			err), 0);
+		/* progressive files of other layouts reuse the coefficient
+		 * arena that the DC-only decode above used */
+		CHECK_INT_EQ(run_file("p444.jpg", &full, &img, &info, err), 0);
+		check_same(&img, &refp, "p444 reused");
+		CHECK_INT_EQ(run_file("pa420.jpg", &half, &img, &info, err), 0);
+		check_same(&img, &refa, "pa420 reused");
+		/* the caller's image and the decoder's trade buffers; once
+		 * both have grown to the largest job, they are all there is */
+		if (round == 2) {
+			seen[0] = img.px;
+		} else if (round == 3) {
+			seen[1] = img.px;
+			CHECK(seen[1] != seen[0]);
+		} else if (round > 3) {
+			CHECK(img.px == seen[round % 2]);
+		}
+	}
+	free(ref8.px);
+	free(ref1.px);
+	free(refp.px);
+	free(refa.px);
+	image_finish(&img);
+}
+
+int main(void)
+{
+	TL_SH_OK("convert -size 317x239 -seed 7 plasma:red-blue -swirl 60 -depth 8 "
+		"src.ppm && convert src.ppm -colorspace gray -depth 8 src.pgm");
+	TL_SH_OK("printf '0;\\n1;\\n2;\\n' > seq.txt");
+	TL_SH_OK("convert -size 1024x768 -seed 3 plasma: -depth 8 big.ppm && "
+		"cjpeg -progressive big.ppm > big_prog.jpg");
+	TL_SH_OK("convert -size 640x480 -seed 5 plasma: -depth 8 big2.ppm && "
+		"cjpeg -sample 1x1 -restart 1B big2.ppm > rst_many.jpg");
+	quiet_fd = open(tl_path("stderr.txt"), O_RDWR | O_CREAT | O_TRUNC |
+		O_APPEND | O_CLOEXEC, 0600);
+	CHECK(quiet_fd >= 0);
+	dec = jpeg_dec_create();
+	CHECK(dec);
+	test_kinds();
+	test_cmyk();
+	test_orientation();
+	test_kind_errors();
+	test_limits();
+	test_truncation();
+	test_not_jpeg();
+	test_corrupt();
+	test_reuse();
+	jpeg_dec_destroy(dec);
+	jpeg_dec_destroy(NULL);
+	close(quiet_fd);
+	return 0;
+}
