@@ -126,10 +126,14 @@ e2e_cleanup() {
 		wait "$DAEMON_PID" 2>/dev/null
 	fi
 	for pid in "${E2E_EXTRA_PIDS[@]}"; do
-		# only if that pid is still one of our thumbd processes, not a
-		# stranger that reused the number
-		[ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$E2E_THUMBD_REAL" ] &&
+		# only if that pid is still one of our thumbd processes or our own
+		# child (a helper such as a listener), not a stranger that reused
+		# the number
+		if [ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" = "$E2E_THUMBD_REAL" ] ||
+			[ "$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null)" = "$$" ]; then
 			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+		fi
 	done
 	if [ "$rc" -ne 77 ] && [ "$E2E_SAN_REPORTED" = 0 ] &&
 		! e2e_check_sanitizers && [ "$rc" -eq 0 ]; then
