@@ -676,13 +676,10 @@ int pool_create(uv_loop_t *loop, const struct pool_opts *opts,
 			}
 		}
 	}
+	/* slots come with pool_configure(): nothing can fail after this */
+	p->opts.workers = 0;
 	uv_timer_init(loop, &p->stop_timer);
 	p->stop_timer.data = p;
-	if (pool_grow(p, opts->workers) < 0) {
-		/* handles are open: the caller must stop the pool to free it */
-		*out = p;
-		return -ENOMEM;
-	}
 	*out = p;
 	return 0;
 }

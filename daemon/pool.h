@@ -58,7 +58,8 @@ struct pool_opts {
 	struct stats *stats;    /* per-slot pid, cpu and restarts are kept here */
 };
 
-/* A pool with no processes yet. Returns 0 or a negative errno. */
+/* A pool with no slots yet (pool_configure() sets the worker count from
+ * its opts; @opts->workers is not used here). Returns 0 or -ENOMEM. */
 int pool_create(uv_loop_t *loop, const struct pool_opts *opts,
 		const struct pool_callbacks *cb, void *arg, struct pool **out);
 
