@@ -65,7 +65,8 @@ static void main_usage(FILE *f)
 "      --quiet              log warnings and errors only\n"
 "  -c, --config FILE        read FILE (see thumbd.conf(5)); options given here\n"
 "                           override it: -s, --format, -q and --fit apply to\n"
-"                           every watch\n"
+"                           every watch. With neither -c nor -i, the\n"
+"                           installed " CONFIG_DEFAULT_PATH " is read\n"
 "  -n, --check              check the configuration, print it, exit\n"
 "      --no-cpu-affinity    do not pin worker N to CPU N\n"
 "      --version            print the version\n"
@@ -183,8 +184,14 @@ static int main_parse(int argc, char **argv, struct master_opts *o, bool *check)
 			"-o needs -i: which folder is watched?");
 	}
 	if (!o->input && !o->config_path) {
-		return main_usage_error("%s", "nothing to watch: give -i DIR -o DIR, "
-			"or -c FILE");
+		/* like other Debian daemons: no arguments means the installed
+		 * configuration, when there is one */
+		if (access(CONFIG_DEFAULT_PATH, F_OK) == 0) {
+			o->config_path = CONFIG_DEFAULT_PATH;
+		} else {
+			return main_usage_error("nothing to watch: give -i DIR -o DIR, "
+				"or -c FILE (%s does not exist)", CONFIG_DEFAULT_PATH);
+		}
 	}
 	return main_check_values(o);
 }
