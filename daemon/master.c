@@ -1007,8 +1007,9 @@ static void master_reload(struct master *m)
 		}
 	}
 	config_destroy(old);
-	log_info("reloaded: %u watch%s, %u workers", m->n_watches,
-		m->n_watches == 1 ? "" : "es", pool_size(m->pool));
+	log_info("reloaded: %u watch%s, %u worker%s", m->n_watches,
+		m->n_watches == 1 ? "" : "es", pool_size(m->pool),
+		pool_size(m->pool) == 1 ? "" : "s");
 	notify_ready();
 	master_dispatch(m);
 }
@@ -1166,17 +1167,18 @@ static int master_start(struct master *m)
 		uint64_t period = progress_period_ms(m->progress);
 		uv_timer_start(&m->progress_timer, master_progress_cb, period,
 			period);
-		log_info("processing %u watch%s with %u workers", m->n_watches,
-			m->n_watches == 1 ? "" : "es", pool_size(m->pool));
+		log_info("processing %u watch%s with %u worker%s", m->n_watches,
+			m->n_watches == 1 ? "" : "es", pool_size(m->pool),
+			pool_size(m->pool) == 1 ? "" : "s");
 	} else {
 		for (uint32_t i = 0; i < m->n_watches; i++) {
 			log_info("watch %s: %s -> %s", m->watches[i].cw->name,
 				log_path(m->watches[i].cw->input),
 				log_path(m->watches[i].cw->output));
 		}
-		log_info("ready: %u watch%s, %u workers (pid %d)", m->n_watches,
+		log_info("ready: %u watch%s, %u worker%s (pid %d)", m->n_watches,
 			m->n_watches == 1 ? "" : "es", pool_size(m->pool),
-			(int)getpid());
+			pool_size(m->pool) == 1 ? "" : "s", (int)getpid());
 		notify_ready();
 	}
 	return 0;
