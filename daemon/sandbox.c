@@ -175,7 +175,7 @@ static const int sandbox_allowed[] = {
 	/* the sanitizer runtimes report through these */
 	SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(readlink),
 	SCMP_SYS(readlinkat), SCMP_SYS(getppid), SCMP_SYS(uname),
-	SCMP_SYS(ioctl), SCMP_SYS(tgkill), SCMP_SYS(kill), SCMP_SYS(wait4),
+	SCMP_SYS(ioctl), SCMP_SYS(wait4),
 	SCMP_SYS(sched_getparam), SCMP_SYS(getpgrp),
 #endif
 };
@@ -217,6 +217,17 @@ static int sandbox_seccomp(char *err, size_t errlen)
 			r = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS,
 				sandbox_killed[i], 0);
 		}
+	}
+	/* raise(), abort() and assert() signal the worker itself; signalling
+	 * anything else stays refused */
+	pid_t self = getpid();
+	if (r == 0) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
+	}
+	if (r == 0) {
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+			SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)self));
 	}
 	if (r == 0) {
 		r = seccomp_load(ctx);

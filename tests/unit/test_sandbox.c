@@ -111,6 +111,17 @@ static int run_ptrace(void)
 	return 0;
 }
 
+static int raise_self(void)
+{
+	raise(SIGUSR2);
+	return 0; /* reached only if the signal was refused */
+}
+
+static int kill_parent(void)
+{
+	return kill(getppid(), 0) < 0 && errno == EPERM ? 0 : 1;
+}
+
 static int big_alloc(void)
 {
 	/* 1 GiB cannot fit under a 512 MiB RLIMIT_AS */
@@ -149,10 +160,15 @@ int main(void)
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
 	st = in_sandbox(run_ptrace);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
+	st = in_sandbox(raise_self);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR2);
+	CHECK(exited(in_sandbox(kill_parent), 0));
 #else
 	(void)open_socket;
 	(void)run_exec;
 	(void)run_ptrace;
+	(void)raise_self;
+	(void)kill_parent;
 	fprintf(stderr, "seccomp checks skipped: built without libseccomp\n");
 #endif
 #if !HAVE_SANITIZER
@@ -162,6 +178,6 @@ int main(void)
 	fprintf(stderr, "RLIMIT_AS check skipped: sanitizer build\n");
 #endif
 	printf("sandbox: job I/O allowed; outside reads, symlink escape, input "
-		"writes, oversize files, sockets, exec and ptrace refused\n");
+		"writes, oversize files, sockets, exec, ptrace and signalling others refused\n");
 	return 0;
 }
