@@ -8,6 +8,7 @@
  */
 
 #include "testlib.h"
+#include "imglib.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -15,66 +16,6 @@
 #include "decode.h"
 #include "image.h"
 #include "spec.h"
-
-/* Read a binary PPM (P6) or PAM (P7, as dwebp -pam writes) into @img. */
-static void pnm_read(const char *path, struct image *img)
-{
-	size_t len = 0, off = 0;
-	uint8_t *d = tl_read(path, &len);
-	unsigned long w = 0, h = 0, depth = 3, max = 0;
-	char tok[32];
-
-	CHECK(d != NULL && len > 2 && d[0] == 'P');
-	bool pam = d[1] == '7';
-	off = 2;
-	/* header tokens, skipping whitespace and comments */
-	for (int want = pam ? 0 : 3; ;) {
-		while (off < len && (isspace(d[off]) || d[off] == '#')) {
-			if (d[off] == '#') {
-				while (off < len && d[off] != '\n') {
-					off++;
-				}
-			}
-			off++;
-		}
-		size_t n = 0;
-		while (off < len && !isspace(d[off]) && n < sizeof(tok) - 1) {
-			tok[n++] = (char)d[off++];
-		}
-		tok[n] = '\0';
-		if (!pam) {
-			unsigned long v = strtoul(tok, NULL, 10);
-			if (want == 3) { w = v; } else if (want == 2) { h = v; } else { max = v; }
-			if (--want == 0) {
-				off++;
-				break;
-			}
-			continue;
-		}
-		if (!strcmp(tok, "ENDHDR")) {
-			off++;
-			break;
-		}
-		char val[32];
-		size_t m = 0;
-		while (off < len && isspace(d[off])) {
-			off++;
-		}
-		while (off < len && !isspace(d[off]) && m < sizeof(val) - 1) {
-			val[m++] = (char)d[off++];
-		}
-		val[m] = '\0';
-		if (!strcmp(tok, "WIDTH")) { w = strtoul(val, NULL, 10); }
-		if (!strcmp(tok, "HEIGHT")) { h = strtoul(val, NULL, 10); }
-		if (!strcmp(tok, "DEPTH")) { depth = strtoul(val, NULL, 10); }
-		if (!strcmp(tok, "MAXVAL")) { max = strtoul(val, NULL, 10); }
-	}
-	CHECK(max == 255 && w > 0 && h > 0 && (depth == 3 || depth == 4));
-	CHECK_INT_EQ(image_reserve(img, (uint32_t)w, (uint32_t)h, (uint32_t)depth), 0);
-	CHECK(len - off >= img->stride * h);
-	memcpy(img->px, d + off, img->stride * h);
-	free(d);
-}
 
 static uint8_t *file_data(const char *name, size_t *len)
 {
