@@ -87,7 +87,7 @@ done < <(comm -13 "$T/want.lst" "$T/got.lst")
 say "installed: $(sed "s|^$DEST||" "$T/got.lst" | tr '\n' ' ')"
 # the example config is the source tree's; the unit is generated for the prefix
 cmp -s "$CONF" "$THUMBD_SRCDIR/config/thumbd.conf" || fail "the installed config is not config/thumbd.conf"
-cmp -s "$MAN5" "$THUMBD_SRCDIR/man/thumbd.conf.5" || fail "the installed thumbd.conf.5 differs from man/"
+cmp -s "$MAN5" "$THUMBD_SRCDIR/config/thumbd.conf.5" || fail "the installed thumbd.conf.5 differs from config/"
 
 # ---- the installed binary ------------------------------------------------
 if command -v readelf >/dev/null; then

@@ -69,10 +69,10 @@ man=$(find "$ROOT" -path '*/man8/thumbd.8*' | head -n 1)
 if [ -n "$man" ]; then
 	MANDIR=${man%/man8/*}
 else
-	say "note: meson install did not install thumbd.8; using man/thumbd.8 from the source tree"
+	say "note: meson install did not install thumbd.8; using daemon/thumbd.8 from the source tree"
 	MANDIR=$T/man
 	mkdir -p "$MANDIR/man8"
-	cp "${THUMBD_SRCDIR:?}/man/thumbd.8" "$MANDIR/man8/"
+	cp "${THUMBD_SRCDIR:?}/daemon/thumbd.8" "$MANDIR/man8/"
 fi
 
 MANPATH=$MANDIR systemd-analyze verify --root="$ROOT" "$unit_rel" >"$T/verify.out" 2>&1 ||

@@ -770,7 +770,7 @@ static void test_example(const char *srcdir)
 	got = dump_text(cfg);
 	want = dump_text(ref);
 	expect_text("uncommented example vs defaults", got, want);
-	snprintf(path, sizeof(path), "%s/man/thumbd.conf.5", srcdir);
+	snprintf(path, sizeof(path), "%s/config/thumbd.conf.5", srcdir);
 	man = read_text(path);
 	CHECK(man);
 	text = read_text("example.conf");
