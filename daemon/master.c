@@ -808,13 +808,12 @@ static void master_s_done(void *arg, uint32_t root, enum scan_kind kind,
 
 /* ---- timers and signals ------------------------------------------------- */
 
-static void master_stats_now(struct master *m)
+/* Metrics file and STATUS=: at each stats tick, and also at ready and at
+ * stop so that neither is missing when stats_interval is long or 0. */
+static void master_publish(struct master *m)
 {
-	uint64_t now = master_now_ns();
-
 	m->stats.queued = queue_length(m->queue);
 	m->stats.in_flight = pool_in_flight(m->pool);
-	stats_report(&m->stats, now);
 	if (m->cfg->daemon.metrics_file) {
 		int r = metrics_write(m->cfg->daemon.metrics_file, &m->stats);
 		if (r < 0 && !m->metrics_failed) {
@@ -825,6 +824,14 @@ static void master_stats_now(struct master *m)
 	}
 	notify_status("%.0f img/s, %llu queued", m->stats.last_rate,
 		(unsigned long long)m->stats.queued);
+}
+
+static void master_stats_now(struct master *m)
+{
+	m->stats.queued = queue_length(m->queue);
+	m->stats.in_flight = pool_in_flight(m->pool);
+	stats_report(&m->stats, master_now_ns());
+	master_publish(m);
 }
 
 static void master_stats_cb(uv_timer_t *t)
@@ -1180,6 +1187,7 @@ static int master_start(struct master *m)
 			m->n_watches == 1 ? "" : "es", pool_size(m->pool),
 			pool_size(m->pool) == 1 ? "" : "s", (int)getpid());
 		notify_ready();
+		master_publish(m);
 	}
 	return 0;
 }
