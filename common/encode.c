@@ -1,8 +1,8 @@
 #include "encode.h"
+#include "errtext.h"
 
 #include <errno.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,20 +50,6 @@ struct encoder {
 	/* libjpeg's standard Huffman tables: DC 0, AC 0, DC 1, AC 1 */
 	JHUFF_TBL std_huff[4];
 };
-
-static void encode_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void encode_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* libjpeg errors unwind to encoder_jpeg() with the message kept. */
 static void encode_jpeg_error_exit(j_common_ptr cinfo)
@@ -268,12 +254,12 @@ static int encode_jpeg(struct encoder *enc, const struct image *img,
 			(img->channels == 4 && encode_grow(&enc->rows,
 				&enc->rows_cap, (size_t)img->width * 3 *
 				ENCODE_ROWS) < 0)) {
-		encode_err(err, errlen, "out of memory");
+		errtext_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	if (setjmp(enc->jerr.jmp)) {
 		jpeg_abort_compress(ci);
-		encode_err(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
+		errtext_set(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
 		return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM :
 			-EIO;
 	}
@@ -327,7 +313,7 @@ static int encode_webp(struct encoder *enc, const struct image *img,
 
 	if (!WebPConfigPreset(&cfg, WEBP_PRESET_DEFAULT, (float)spec->quality) ||
 			!WebPPictureInit(&pic)) {
-		encode_err(err, errlen, "WebP encoder: library version mismatch");
+		errtext_set(err, errlen, "WebP encoder: library version mismatch");
 		return -EINVAL;
 	}
 	cfg.method = ENCODE_WEBP_METHOD;
@@ -346,7 +332,7 @@ static int encode_webp(struct encoder *enc, const struct image *img,
 		WebPPictureImportRGB(&pic, img->px, (int)img->stride);
 	if (!ok) {
 		WebPPictureFree(&pic);
-		encode_err(err, errlen, "WebP encoder: out of memory");
+		errtext_set(err, errlen, "WebP encoder: out of memory");
 		return -ENOMEM;
 	}
 	/* keep the writer's buffer: only the length starts over */
@@ -356,7 +342,7 @@ static int encode_webp(struct encoder *enc, const struct image *img,
 	ok = WebPEncode(&cfg, &pic);
 	WebPPictureFree(&pic);
 	if (!ok) {
-		encode_err(err, errlen, "WebP encoder: %s",
+		errtext_set(err, errlen, "WebP encoder: %s",
 			encode_webp_reason(pic.error_code));
 		return pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ||
 			pic.error_code == VP8_ENC_ERROR_BITSTREAM_OUT_OF_MEMORY ?
@@ -372,20 +358,20 @@ int encoder_run(struct encoder *enc, const struct image *img,
 	int r;
 
 	if (img->channels != 3 && img->channels != 4) {
-		encode_err(err, errlen, "cannot encode %u channels", img->channels);
+		errtext_set(err, errlen, "cannot encode %u channels", img->channels);
 		return -EINVAL;
 	}
 	uint32_t max_side = format == THUMB_FORMAT_WEBP ? WEBP_MAX_DIMENSION :
 		JPEG_MAX_DIMENSION;
 	if (img->width == 0 || img->height == 0 || img->width > max_side ||
 			img->height > max_side) {
-		encode_err(err, errlen, "cannot encode %ux%u as %s (limit %u)",
+		errtext_set(err, errlen, "cannot encode %ux%u as %s (limit %u)",
 			img->width, img->height,
 			format == THUMB_FORMAT_WEBP ? "WebP" : "JPEG", max_side);
 		return -EINVAL;
 	}
 	if (spec->quality < 1 || spec->quality > 100) {
-		encode_err(err, errlen, "quality %u is not 1-100", spec->quality);
+		errtext_set(err, errlen, "quality %u is not 1-100", spec->quality);
 		return -EINVAL;
 	}
 	if (format == THUMB_FORMAT_JPEG) {
@@ -404,6 +390,6 @@ int encoder_run(struct encoder *enc, const struct image *img,
 		}
 		return r;
 	}
-	encode_err(err, errlen, "unknown output format %d", (int)format);
+	errtext_set(err, errlen, "unknown output format %d", (int)format);
 	return -EINVAL;
 }

@@ -1,10 +1,10 @@
 #include "safeio.h"
+#include "errtext.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,20 +21,6 @@
 
 /* Buffers grow in steps of this, so files of similar size reuse one block. */
 #define SAFEIO_BUF_STEP (64u * 1024)
-
-static void safeio_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void safeio_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * True if some component of @rel is "..". RESOLVE_BENEATH would allow a
@@ -176,19 +162,19 @@ static void safeio_open_reason(int r, char *err, size_t errlen)
 {
 	switch (r) {
 	case -ENOENT:
-		safeio_err(err, errlen, "no such file");
+		errtext_set(err, errlen, "no such file");
 		break;
 	case -ELOOP:
-		safeio_err(err, errlen, "symbolic link refused");
+		errtext_set(err, errlen, "symbolic link refused");
 		break;
 	case -EXDEV:
-		safeio_err(err, errlen, "path leads outside the input folder");
+		errtext_set(err, errlen, "path leads outside the input folder");
 		break;
 	case -ENOTDIR:
-		safeio_err(err, errlen, "a component of the path is not a folder");
+		errtext_set(err, errlen, "a component of the path is not a folder");
 		break;
 	default:
-		safeio_err(err, errlen, "cannot open: %s", strerror(-r));
+		errtext_set(err, errlen, "cannot open: %s", strerror(-r));
 		break;
 	}
 }
@@ -263,37 +249,37 @@ static int safeio_read_fd(int fd, uint64_t max_size, struct safeio_buf *buf,
 
 	if (fstat(fd, &before) < 0) {
 		r = -errno;
-		safeio_err(err, errlen, "cannot stat: %s", strerror(-r));
+		errtext_set(err, errlen, "cannot stat: %s", strerror(-r));
 		return r;
 	}
 	if (!S_ISREG(before.st_mode)) {
-		safeio_err(err, errlen, "not a regular file (%s)",
+		errtext_set(err, errlen, "not a regular file (%s)",
 			safeio_kind(before.st_mode));
 		return -EINVAL;
 	}
 	if ((uint64_t)before.st_size > max_size) {
-		safeio_err(err, errlen, "file is %lld bytes, over max_file_size %llu",
+		errtext_set(err, errlen, "file is %lld bytes, over max_file_size %llu",
 			(long long)before.st_size, (unsigned long long)max_size);
 		return -E2BIG;
 	}
 	size = (size_t)before.st_size;
 	r = safeio_buf_reserve(buf, size + 1);
 	if (r < 0) {
-		safeio_err(err, errlen, "out of memory for %zu bytes", size);
+		errtext_set(err, errlen, "out of memory for %zu bytes", size);
 		return r;
 	}
 	r = safeio_read_all(fd, buf->data, size + 1, &got);
 	if (r < 0) {
-		safeio_err(err, errlen, "read error: %s", strerror(-r));
+		errtext_set(err, errlen, "read error: %s", strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &after) < 0) {
 		r = -errno;
-		safeio_err(err, errlen, "cannot stat: %s", strerror(-r));
+		errtext_set(err, errlen, "cannot stat: %s", strerror(-r));
 		return r;
 	}
 	if (got != size || !safeio_same(&before, &after)) {
-		safeio_err(err, errlen, "changed while being read");
+		errtext_set(err, errlen, "changed while being read");
 		return -ESTALE;
 	}
 	buf->len = size;
@@ -309,7 +295,7 @@ int safeio_read_file(const char *root, const char *rel, uint64_t max_size,
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
 		r = -errno;
-		safeio_err(err, errlen, "cannot open the input folder: %s",
+		errtext_set(err, errlen, "cannot open the input folder: %s",
 			strerror(-r));
 		return r;
 	}
@@ -402,7 +388,7 @@ int safeio_open_outdir(const char *root, const char *dir, int *dirfd,
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
 		r = -errno;
-		safeio_err(err, errlen, "cannot open the output folder: %s",
+		errtext_set(err, errlen, "cannot open the output folder: %s",
 			strerror(-r));
 		return r;
 	}
@@ -418,12 +404,12 @@ int safeio_open_outdir(const char *root, const char *dir, int *dirfd,
 	close(rootfd);
 	if (r < 0) {
 		if (r == -ELOOP) {
-			safeio_err(err, errlen,
+			errtext_set(err, errlen,
 				"symbolic link in the output folder path refused");
 		} else if (r == -EXDEV) {
-			safeio_err(err, errlen, "output path leads outside the output folder");
+			errtext_set(err, errlen, "output path leads outside the output folder");
 		} else {
-			safeio_err(err, errlen, "cannot create the output folder: %s",
+			errtext_set(err, errlen, "cannot create the output folder: %s",
 				strerror(-r));
 		}
 		return r;

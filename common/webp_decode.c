@@ -1,7 +1,7 @@
 #include "decode.h"
+#include "errtext.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,34 +31,20 @@ struct webp_dec_frame {
 	bool has_alpha;
 };
 
-static void webp_dec_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void webp_dec_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int webp_dec_status(VP8StatusCode st, char *err, size_t errlen)
 {
 	switch (st) {
 	case VP8_STATUS_OUT_OF_MEMORY:
-		webp_dec_err(err, errlen, "out of memory decoding WebP");
+		errtext_set(err, errlen, "out of memory decoding WebP");
 		return -ENOMEM;
 	case VP8_STATUS_NOT_ENOUGH_DATA:
-		webp_dec_err(err, errlen, "truncated WebP");
+		errtext_set(err, errlen, "truncated WebP");
 		return -EBADMSG;
 	case VP8_STATUS_UNSUPPORTED_FEATURE:
-		webp_dec_err(err, errlen, "unsupported WebP feature");
+		errtext_set(err, errlen, "unsupported WebP feature");
 		return -EMEDIUMTYPE;
 	default:
-		webp_dec_err(err, errlen, "corrupt WebP data");
+		errtext_set(err, errlen, "corrupt WebP data");
 		return -EBADMSG;
 	}
 }
@@ -109,7 +95,7 @@ static int webp_dec_extended(const uint8_t *data, size_t len, bool animated,
 
 	if (!dmx || state != WEBP_DEMUX_DONE) {
 		WebPDemuxDelete(dmx);
-		webp_dec_err(err, errlen, state == WEBP_DEMUX_PARSE_ERROR ?
+		errtext_set(err, errlen, state == WEBP_DEMUX_PARSE_ERROR ?
 			"corrupt WebP container" : "truncated WebP");
 		return -EBADMSG;
 	}
@@ -120,7 +106,7 @@ static int webp_dec_extended(const uint8_t *data, size_t len, bool animated,
 	}
 	if (animated) {
 		if (!WebPDemuxGetFrame(dmx, 1, &it)) {
-			webp_dec_err(err, errlen, "animated WebP without a frame");
+			errtext_set(err, errlen, "animated WebP without a frame");
 			r = -EBADMSG;
 		} else {
 			/* the fragment points into @data, not into the demuxer */
@@ -187,7 +173,7 @@ static int webp_dec_frame_into(const struct webp_dec_frame *fr,
 	size_t c = out->channels;
 
 	if (!WebPInitDecoderConfig(&cfg)) {
-		webp_dec_err(err, errlen, "WebP decoder: library version mismatch");
+		errtext_set(err, errlen, "WebP decoder: library version mismatch");
 		return -EINVAL;
 	}
 	/* workers are one process per core: no extra threads */
@@ -225,7 +211,7 @@ static int webp_dec_pixels(const struct webp_dec_frame *fr, uint32_t cw,
 	int r = image_reserve(out, sw, sh, alpha ? 4 : 3);
 
 	if (r < 0) {
-		webp_dec_err(err, errlen, "out of memory for %ux%u", sw, sh);
+		errtext_set(err, errlen, "out of memory for %ux%u", sw, sh);
 		return r;
 	}
 	if (covers) {
@@ -274,11 +260,11 @@ int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
 	cw = (uint32_t)f.width;
 	ch = (uint32_t)f.height;
 	if (f.width <= 0 || f.height <= 0) {
-		webp_dec_err(err, errlen, "corrupt WebP: empty canvas");
+		errtext_set(err, errlen, "corrupt WebP: empty canvas");
 		return -EBADMSG;
 	}
 	if ((uint64_t)cw * ch > spec->limits.max_pixels) {
-		webp_dec_err(err, errlen, "WebP %s %ux%u exceeds max_pixels %llu",
+		errtext_set(err, errlen, "WebP %s %ux%u exceeds max_pixels %llu",
 			vp8x ? "canvas" : "image", cw, ch,
 			(unsigned long long)spec->limits.max_pixels);
 		return -E2BIG;
@@ -297,7 +283,7 @@ int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
 	}
 	if (fr.w == 0 || fr.h == 0 || fr.x > cw || fr.y > ch ||
 			fr.w > cw - fr.x || fr.h > ch - fr.y) {
-		webp_dec_err(err, errlen, "corrupt WebP: frame outside the canvas");
+		errtext_set(err, errlen, "corrupt WebP: frame outside the canvas");
 		return -EBADMSG;
 	}
 	webp_dec_scale(cw, ch, orientation, spec, &sw, &sh);

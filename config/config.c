@@ -1,4 +1,5 @@
 #include "config.h"
+#include "errtext.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -237,20 +238,6 @@ static const char *const partial_suffixes[] = {
 	".part", ".partial", ".crdownload", ".tmp", ".temp", ".swp", ".filepart",
 	"~",
 };
-
-static void config_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void config_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_blank(char c)
 {
@@ -766,13 +753,13 @@ static int key_parse(const struct key_def *def, const char *s,
 		why = v->why;
 	}
 	if (r == -ENOMEM) {
-		config_err(err, errlen, "%s: out of memory", prefix);
+		errtext_set(err, errlen, "%s: out of memory", prefix);
 	} else if (r < 0 && why) {
-		config_err(err, errlen, "%s: expected %s, got \"%s\": %s", prefix,
+		errtext_set(err, errlen, "%s: expected %s, got \"%s\": %s", prefix,
 			def->expect, s, why);
 		r = -EINVAL;
 	} else if (r < 0) {
-		config_err(err, errlen, "%s: expected %s, got \"%s\"", prefix,
+		errtext_set(err, errlen, "%s: expected %s, got \"%s\"", prefix,
 			def->expect, s);
 		r = -EINVAL;
 	}
@@ -887,7 +874,7 @@ static int config_set_def(struct config *cfg, struct config_watch *w,
 	r = origin_set(o, where, cli);
 	if (r < 0) {
 		key_value_free(&v);
-		config_err(err, errlen, "%s: out of memory", prefix);
+		errtext_set(err, errlen, "%s: out of memory", prefix);
 		return r;
 	}
 	key_store(def, w ? (void *)w : (void *)&cfg->daemon, &v);
@@ -1026,13 +1013,13 @@ int config_set(struct config *cfg, struct config_watch *w, const char *key,
 
 	if (!def || def->watch != (w != NULL)) {
 		format_section(section, sizeof(section), w);
-		config_err(err, errlen, "%s: unknown key \"%s\" in %s", origin, key,
+		errtext_set(err, errlen, "%s: unknown key \"%s\" in %s", origin, key,
 			section);
 		return -EINVAL;
 	}
 	/* command-line paths are relative to where the command was typed */
 	if (!getcwd(cwd, sizeof(cwd))) {
-		config_err(err, errlen, "%s: cannot find the current folder: %s",
+		errtext_set(err, errlen, "%s: cannot find the current folder: %s",
 			origin, strerror(errno));
 		return -EINVAL;
 	}
@@ -1082,7 +1069,7 @@ static void parse_err(struct parse_ctx *ctx, int error, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	ctx->error = error;
-	config_err(ctx->err, ctx->errlen, "%s:%u: %s", ctx->path, ctx->lineno,
+	errtext_set(ctx->err, ctx->errlen, "%s:%u: %s", ctx->path, ctx->lineno,
 		msg);
 }
 
@@ -1102,7 +1089,7 @@ static void parse_end_section(struct parse_ctx *ctx)
 	}
 	if (missing) {
 		ctx->error = -EINVAL;
-		config_err(ctx->err, ctx->errlen,
+		errtext_set(ctx->err, ctx->errlen,
 			"%s:%u: [watch %s]: missing %s = FOLDER (every [watch] needs input and output)",
 			ctx->path, ctx->watch_line, w->name, missing);
 	}
@@ -1288,7 +1275,7 @@ static char *parse_read_line(char *buf, int num, void *stream)
 		if (ferror(ctx->f)) {
 			int e = errno ? errno : EIO;
 			ctx->error = -e;
-			config_err(ctx->err, ctx->errlen, "%s: cannot read: %s",
+			errtext_set(ctx->err, ctx->errlen, "%s: cannot read: %s",
 				ctx->path, strerror(e));
 		}
 		return NULL;
@@ -1425,19 +1412,19 @@ int config_parse_file(struct config *cfg, const char *path, char *err,
 	ctx.tmp = config_create();
 	path_copy = strdup(path);
 	if (!ctx.tmp || !path_copy) {
-		config_err(err, errlen, "%s: out of memory", path);
+		errtext_set(err, errlen, "%s: out of memory", path);
 		r = -ENOMEM;
 		goto out;
 	}
 	r = parse_base_dir(path, &ctx.dir);
 	if (r < 0) {
-		config_err(err, errlen, "%s: %s", path, strerror(-r));
+		errtext_set(err, errlen, "%s: %s", path, strerror(-r));
 		goto out;
 	}
 	ctx.f = fopen(path, "re");
 	if (!ctx.f) {
 		r = -errno;
-		config_err(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		errtext_set(err, errlen, "%s: cannot open: %s", path, strerror(-r));
 		goto out;
 	}
 	r = ini_parse_stream(parse_read_line, &ctx, parse_handle, &ctx);
@@ -1447,11 +1434,11 @@ int config_parse_file(struct config *cfg, const char *path, char *err,
 	if (ctx.error) {
 		r = ctx.error;
 	} else if (r == -2) {
-		config_err(err, errlen, "%s: out of memory", path);
+		errtext_set(err, errlen, "%s: out of memory", path);
 		r = -ENOMEM;
 	} else if (r != 0) {
 		/* every line inih sees was checked above: this is a backstop */
-		config_err(err, errlen, "%s:%d: cannot parse this line", path, r);
+		errtext_set(err, errlen, "%s:%d: cannot parse this line", path, r);
 		r = -EINVAL;
 	}
 	if (r == 0) {
@@ -1521,7 +1508,7 @@ static int finish_one_paths(const struct config_watch *w, const char *cwd,
 	const char *head = watch_impl_of(w)->where;
 
 	if (!w->input || !w->output) {
-		config_err(err, errlen, "%s%s[watch %s]: missing %s folder",
+		errtext_set(err, errlen, "%s%s[watch %s]: missing %s folder",
 			head ? head : "", head ? ": " : "", w->name,
 			w->input ? "output" : "input");
 		return -EINVAL;
@@ -1531,7 +1518,7 @@ static int finish_one_paths(const struct config_watch *w, const char *cwd,
 			finish_abs(cwd, w->success_dir, &f->success_dir) < 0 ||
 			finish_abs(cwd, w->failure_dir, &f->failure_dir) < 0) {
 		watch_where(where, sizeof(where), w, "input");
-		config_err(err, errlen, "%s: a path is too long", where);
+		errtext_set(err, errlen, "%s: a path is too long", where);
 		return -EINVAL;
 	}
 	return 0;
@@ -1547,35 +1534,35 @@ static int finish_one_folders(const struct config_watch *w,
 
 	watch_where(where, sizeof(where), w, "input");
 	if (stat(f->input, &st) < 0) {
-		config_err(err, errlen, "%s: cannot use folder \"%s\": %s", where,
+		errtext_set(err, errlen, "%s: cannot use folder \"%s\": %s", where,
 			f->input, strerror(errno));
 		return -EINVAL;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		config_err(err, errlen, "%s: \"%s\" is not a folder", where, f->input);
+		errtext_set(err, errlen, "%s: \"%s\" is not a folder", where, f->input);
 		return -EINVAL;
 	}
 	watch_where(where, sizeof(where), w, "output");
 	if (stat(f->output, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		config_err(err, errlen, "%s: \"%s\" is not a folder", where,
+		errtext_set(err, errlen, "%s: \"%s\" is not a folder", where,
 			f->output);
 		return -EINVAL;
 	}
 	f->real_input = path_canonical(f->input);
 	f->real_output = path_canonical(f->output);
 	if (!f->real_input || !f->real_output) {
-		config_err(err, errlen, "%s: out of memory", where);
+		errtext_set(err, errlen, "%s: out of memory", where);
 		return -ENOMEM;
 	}
 	real_in = f->real_input;
 	if (path_inside(f->real_output, real_in)) {
-		config_err(err, errlen,
+		errtext_set(err, errlen,
 			"%s: \"%s\" is inside the input folder \"%s\"; thumbnails would be taken for new inputs",
 			where, f->output, f->input);
 		r = -EINVAL;
 	} else if (path_inside(real_in, f->real_output)) {
 		watch_where(where, sizeof(where), w, "input");
-		config_err(err, errlen,
+		errtext_set(err, errlen,
 			"%s: \"%s\" is inside the output folder \"%s\"; thumbnails would be taken for new inputs",
 			where, f->input, f->output);
 		r = -EINVAL;
@@ -1594,7 +1581,7 @@ static int finish_one_folders(const struct config_watch *w,
 		if (path_inside(real, real_in)) {
 			watch_where(where, sizeof(where), w,
 				i == 0 ? "on_success" : "on_failure");
-			config_err(err, errlen,
+			errtext_set(err, errlen,
 				"%s: move folder \"%s\" is inside the input folder \"%s\"; moved files would be taken again",
 				where, dir, f->input);
 			r = -EINVAL;
@@ -1623,7 +1610,7 @@ static int finish_one_spec(const struct config *cfg,
 		/* the input goes away: its thumbnails must be on disk first */
 		if (durable->where && !w->spec.durable) {
 			watch_where(where, sizeof(where), w, "durable");
-			config_err(err, errlen,
+			errtext_set(err, errlen,
 				"%s: on_success = %s needs durable = yes (thumbnails are synced to disk before the input is removed)",
 				where, w->on_success == CONFIG_ACTION_DELETE ?
 				"delete" : "move");
@@ -1635,9 +1622,9 @@ static int finish_one_spec(const struct config *cfg,
 		/* mostly the template against sizes and formats: point at it */
 		if (watch_impl_of(w)->origin[key_index(key_find("name"))].where) {
 			watch_where(where, sizeof(where), w, "name");
-			config_err(err, errlen, "%s: %s", where, why);
+			errtext_set(err, errlen, "%s: %s", where, why);
 		} else {
-			config_err(err, errlen, "%s%s[watch %s]: %s", head ? head : "",
+			errtext_set(err, errlen, "%s%s[watch %s]: %s", head ? head : "",
 				head ? ": " : "", w->name, why);
 		}
 		return -EINVAL;
@@ -1661,13 +1648,13 @@ static int finish_cross(const struct config *cfg, struct finish_watch *f,
 			const struct config_watch *b = cfg->watches[i];
 			if (strcmp(a->name, b->name) == 0) {
 				const char *head = watch_impl_of(b)->where;
-				config_err(err, errlen, "%s%sduplicate [watch %s]",
+				errtext_set(err, errlen, "%s%sduplicate [watch %s]",
 					head ? head : "", head ? ": " : "", b->name);
 				return -EINVAL;
 			}
 			watch_where(where, sizeof(where), b, "input");
 			if (strcmp(f[i].real_input, f[j].real_input) == 0) {
-				config_err(err, errlen,
+				errtext_set(err, errlen,
 					"%s: \"%s\" is also the input folder of [watch %s]",
 					where, f[i].input, a->name);
 				return -EINVAL;
@@ -1675,21 +1662,21 @@ static int finish_cross(const struct config *cfg, struct finish_watch *f,
 			if ((a->recursive && path_inside(f[i].real_input,
 					f[j].real_input)) || (b->recursive &&
 					path_inside(f[j].real_input, f[i].real_input))) {
-				config_err(err, errlen,
+				errtext_set(err, errlen,
 					"%s: \"%s\" and the input folder \"%s\" of [watch %s] overlap (a recursive watch would share folders)",
 					where, f[i].input, f[j].input, a->name);
 				return -EINVAL;
 			}
 			watch_where(where, sizeof(where), b, "output");
 			if (strcmp(f[i].real_output, f[j].real_output) == 0) {
-				config_err(err, errlen,
+				errtext_set(err, errlen,
 					"%s: \"%s\" is also the output folder of [watch %s]",
 					where, f[i].output, a->name);
 				return -EINVAL;
 			}
 			if (path_inside(f[i].real_output, f[j].real_output) ||
 					path_inside(f[j].real_output, f[i].real_output)) {
-				config_err(err, errlen,
+				errtext_set(err, errlen,
 					"%s: \"%s\" overlaps the output folder \"%s\" of [watch %s]",
 					where, f[i].output, f[j].output, a->name);
 				return -EINVAL;
@@ -1722,23 +1709,23 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 
 	if (cfg->n_watches == 0) {
 		if (cfg->path) {
-			config_err(err, errlen,
+			errtext_set(err, errlen,
 				"%s: no [watch NAME] section: nothing to watch", cfg->path);
 		} else {
-			config_err(err, errlen,
+			errtext_set(err, errlen,
 				"nothing to watch: give an input and an output folder, or a config file with a [watch NAME] section");
 		}
 		return -EINVAL;
 	}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		r = -errno;
-		config_err(err, errlen, "cannot find the current folder: %s",
+		errtext_set(err, errlen, "cannot find the current folder: %s",
 			strerror(-r));
 		return r;
 	}
 	f = calloc(cfg->n_watches, sizeof(*f));
 	if (!f) {
-		config_err(err, errlen, "out of memory");
+		errtext_set(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < cfg->n_watches; i++) {
@@ -1755,7 +1742,7 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
 		r = finish_cross(cfg, f, err, errlen);
 	}
 	if (r == 0 && finish_abs(cwd, cfg->daemon.metrics_file, &metrics) < 0) {
-		config_err(err, errlen, "metrics_file: path too long");
+		errtext_set(err, errlen, "metrics_file: path too long");
 		r = -EINVAL;
 	}
 	if (r == 0) {
