@@ -5,51 +5,13 @@
  */
 
 #include "testlib.h"
+#include "imglib.h"
 
 #include <ctype.h>
 #include <stdint.h>
 
 #include "image.h"
 #include "orient.h"
-
-/* Read a binary PPM (P6, maxval 255) as written by convert/djpeg. */
-static int ppm_token(FILE *f, unsigned long *v)
-{
-	int ch;
-
-	do {
-		ch = fgetc(f);
-		if (ch == '#') {
-			while (ch != '\n' && ch != EOF) {
-				ch = fgetc(f);
-			}
-		}
-	} while (ch != EOF && isspace(ch));
-	if (ch == EOF || !isdigit(ch)) {
-		return -1;
-	}
-	*v = 0;
-	while (ch != EOF && isdigit(ch)) {
-		*v = *v * 10 + (unsigned long)(ch - '0');
-		ch = fgetc(f);
-	}
-	return 0; /* the single whitespace after maxval is consumed here */
-}
-
-static void ppm_read(const char *path, struct image *img)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned long w, h, max;
-
-	CHECK(f != NULL);
-	CHECK(fgetc(f) == 'P' && fgetc(f) == '6');
-	CHECK(ppm_token(f, &w) == 0 && ppm_token(f, &h) == 0 &&
-		ppm_token(f, &max) == 0);
-	CHECK(max == 255);
-	CHECK_INT_EQ(image_reserve(img, (uint32_t)w, (uint32_t)h, 3), 0);
-	CHECK(fread(img->px, 1, img->stride * h, f) == img->stride * h);
-	fclose(f);
-}
 
 /*
  * A 3x2 image with labelled pixels
@@ -169,9 +131,9 @@ static void test_against_imagemagick(void)
 		"$o $o >> args; done && "
 		"exiftool -@ args -common_args -q -overwrite_original && "
 		"mogrify -auto-orient -format ppm o?.jpg");
-	ppm_read(tl_path("raw.ppm"), &raw);
+	pnm_read(tl_path("raw.ppm"), &raw);
 	for (int o = 1; o <= 8; o++) {
-		ppm_read(tl_path("o%d.ppm", o), &want);
+		pnm_read(tl_path("o%d.ppm", o), &want);
 		CHECK_INT_EQ(raw.width, 37);
 		CHECK_INT_EQ(raw.height, 23);
 
