@@ -373,23 +373,8 @@ def count_files(d):
 
 # ------------------------------------------------------------- running
 
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def vmhwm_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+# /proc readers shared with the daemon part
+from bench_daemon import children, vmhwm_kb  # noqa: E402
 
 
 class Poller(threading.Thread):
