@@ -336,11 +336,15 @@ static bool render_file(struct thumb_ctx *ctx, const struct render_args *a,
 		return false;
 	}
 	if (a->verbose) {
-		printf("%s: %ux%u, %u outputs, %llu bytes, %.1f ms\n",
+		printf("%s: %ux%u, %u outputs, %llu bytes, %.2f ms (read %.2f,"
+			" decode %.2f, resize %.2f, encode %.2f, write %.2f)\n",
 			log_path(path), res.src_width, res.src_height, res.outputs,
 			(unsigned long long)res.bytes_out,
 			(double)(res.read_ns + res.decode_ns + res.resize_ns +
-				res.encode_ns + res.write_ns) / 1e6);
+				res.encode_ns + res.write_ns) / 1e6,
+			(double)res.read_ns / 1e6, (double)res.decode_ns / 1e6,
+			(double)res.resize_ns / 1e6, (double)res.encode_ns / 1e6,
+			(double)res.write_ns / 1e6);
 	}
 	return true;
 }

@@ -62,7 +62,8 @@ render both --format jpeg,webp --fit cover -s 100 -v -o "$R/both" "$IN/photo.jpg
 expect_rc 0 both
 expect_size "$R/both/photo_100.jpg" 100 100
 expect_size "$R/both/photo_100.webp" 100 100
-grep -q 'photo.jpg: 800x600, 2 outputs' "$T/both.out" || fail "verbose line missing"
+grep -q 'photo.jpg: 800x600, 2 outputs, [0-9]* bytes, [0-9.]* ms (read [0-9.]*, decode [0-9.]*, resize [0-9.]*, encode [0-9.]*, write [0-9.]*)$' "$T/both.out" ||
+	fail "verbose line missing: $(cat "$T/both.out")"
 
 # quality matters
 render q10 -q 10 -o "$R/q10" "$IN/photo.jpg"
