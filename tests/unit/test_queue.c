@@ -101,7 +101,7 @@ static void test_retry_and_drop(void)
 	CHECK_INT_EQ(queue_push(q, 1, "z.jpg", true), 0);
 	CHECK_INT_EQ(queue_push(q, 2, "r.jpg", true), 0);
 	struct queue_item *y = queue_pop(q);     /* y.jpg of watch 1 */
-	CHECK(strcmp(y->rel, "y.jpg") == 0);
+	CHECK(y && strcmp(y->rel, "y.jpg") == 0);
 	struct queue_item *p = queue_pop(q);     /* p.jpg of watch 2 */
 	CHECK(p->watch == 2);
 	CHECK_INT_EQ(queue_push(q, 2, "p.jpg", true), 1);   /* rerun flag */
@@ -114,8 +114,10 @@ static void test_retry_and_drop(void)
 	/* the tail is right after a drop: appending still works */
 	CHECK_INT_EQ(queue_push(q, 1, "w.jpg", true), 0);
 	CHECK_INT_EQ(queue_push(q, 1, "v.jpg", true), 0);
-	CHECK(strcmp(queue_pop(q)->rel, "w.jpg") == 0);
-	CHECK(strcmp(queue_pop(q)->rel, "v.jpg") == 0);
+	struct queue_item *w = queue_pop(q);
+	CHECK(w && strcmp(w->rel, "w.jpg") == 0);
+	struct queue_item *v = queue_pop(q);
+	CHECK(v && strcmp(v->rel, "v.jpg") == 0);
 	queue_done(q, y);
 	queue_done(q, z);
 	/* w and v are freed by queue_destroy while in flight */
