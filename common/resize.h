@@ -10,6 +10,13 @@ struct resizer *resizer_create(void);
 void resizer_destroy(struct resizer *r);
 
 /*
+ * The kernels @r uses: "avx2" (x86 with AVX2 and FMA) or "sse2" (the
+ * portable four-wide ones; SSE2 on x86). The environment variable
+ * THUMBD_RESIZE_SIMD=sse2, read by resizer_create(), forces the latter.
+ */
+const char *resizer_simd_name(const struct resizer *r);
+
+/*
  * Resample @src into @dst at (w x h) with a separable Lanczos-3 filter
  * (widened when shrinking). Four-channel images are premultiplied while
  * filtering and returned with straight alpha. Returns 0, -EINVAL (zero

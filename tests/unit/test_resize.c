@@ -1,7 +1,10 @@
 /*
  * Unit tests for common/resize.c: quality against ImageMagick's Lanczos,
- * alpha without halos, identity, thin images, table reuse and the centre
- * crop. `test_resize bench` times the sizes the daemon cares about.
+ * agreement with a plain double-precision resizer, alpha without halos,
+ * identity, thin images, table reuse and the centre crop. Every check runs
+ * once with each set of kernels the CPU has (AVX2, then the portable SSE2
+ * ones through THUMBD_RESIZE_SIMD=sse2). `test_resize bench` times the
+ * sizes the daemon cares about with the kernels the environment selects.
  */
 
 #include "testlib.h"
@@ -13,6 +16,27 @@
 
 #include "image.h"
 #include "resize.h"
+
+/* Set while the portable kernels are under test; see rz_new(). */
+static int use_sse2;
+
+/* A resizer with the kernels under test. */
+static struct resizer *rz_new(void)
+{
+	struct resizer *rz;
+
+	if (use_sse2) {
+		CHECK(setenv("THUMBD_RESIZE_SIMD", "sse2", 1) == 0);
+	} else {
+		CHECK(unsetenv("THUMBD_RESIZE_SIMD") == 0);
+	}
+	rz = resizer_create();
+	CHECK(rz != NULL);
+	if (use_sse2) {
+		CHECK(strcmp(resizer_simd_name(rz), "sse2") == 0);
+	}
+	return rz;
+}
 
 static int ppm_token(FILE *f, unsigned long *v)
 {
@@ -187,14 +211,15 @@ static void test_against_imagemagick(struct resizer *rz)
 		double db = psnr_ref(&got, want, rw, rh, &bias);
 		free(want);
 		if (getenv("THUMBD_VERBOSE")) {
-			fprintf(stderr, "800x600 -> %ux%u: PSNR %.2f dB, "
-				"bias %+.3f\n", cases[i].w, cases[i].h, db,
-				bias);
+			fprintf(stderr, "%s: 800x600 -> %ux%u: PSNR %.2f dB, "
+				"bias %+.3f\n", resizer_simd_name(rz),
+				cases[i].w, cases[i].h, db, bias);
 		}
 		if (db < cases[i].floor_db || fabs(bias) > 0.1) {
-			fprintf(stderr, "800x600 -> %ux%u: PSNR %.2f dB "
-				"(floor %.1f), bias %+.3f\n", cases[i].w,
-				cases[i].h, db, cases[i].floor_db, bias);
+			fprintf(stderr, "%s: 800x600 -> %ux%u: PSNR %.2f dB "
+				"(floor %.1f), bias %+.3f\n",
+				resizer_simd_name(rz), cases[i].w, cases[i].h,
+				db, cases[i].floor_db, bias);
 			exit(1);
 		}
 	}
@@ -393,8 +418,11 @@ static void test_opaque_rgba_matches_rgb(struct resizer *rz)
 }
 
 /*
- * Tables are cached per size: a resizer used for a sequence of different
- * sizes and channel counts must give exactly what a fresh one gives.
+ * Tables are cached per size, a few per axis: a resizer used for a
+ * sequence of different sizes and channel counts must give exactly what
+ * a fresh one gives, also after entries were evicted and rebuilt. The
+ * sequence alternates source aspects as the daemon does, then runs
+ * through more sizes than the cache holds and back.
  */
 static void test_reuse(struct resizer *rz)
 {
@@ -403,13 +431,18 @@ static void test_reuse(struct resizer *rz)
 		{ 300, 200, 150, 100, 3 }, { 640, 100, 100, 67, 3 },
 		{ 300, 200, 100, 67, 3 }, { 100, 67, 300, 200, 4 },
 		{ 17, 900, 5, 80, 4 },
+		{ 320, 200, 256, 160, 3 }, { 320, 180, 256, 144, 3 },
+		{ 320, 200, 256, 160, 3 }, { 320, 180, 256, 144, 4 },
+		{ 301, 201, 101, 61, 3 }, { 302, 202, 102, 62, 3 },
+		{ 303, 203, 103, 63, 4 }, { 304, 204, 104, 64, 3 },
+		{ 305, 205, 105, 65, 3 }, { 320, 200, 256, 160, 3 },
+		{ 301, 201, 101, 61, 4 }, { 300, 200, 100, 67, 3 },
 	};
 	struct image src = { 0 }, a = { 0 }, b = { 0 };
 
 	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
 		const uint32_t *s = seq[i];
-		struct resizer *fresh = resizer_create();
-		CHECK(fresh != NULL);
+		struct resizer *fresh = rz_new();
 		CHECK_INT_EQ(image_reserve(&src, s[0], s[1], s[4]), 0);
 		fill_pattern(&src);
 		CHECK_INT_EQ(resizer_run(rz, &src, &a, s[2], s[3]), 0);
@@ -420,6 +453,183 @@ static void test_reuse(struct resizer *rz)
 	image_finish(&src);
 	image_finish(&a);
 	image_finish(&b);
+}
+
+/* One axis of the reference resizer, in double: output i's weights at
+ * w + i * ksize. */
+struct ref_axis {
+	uint32_t start[1024];
+	uint32_t count[1024];
+	uint32_t ksize;
+	double *w;
+};
+
+static double ref_lanczos3(double x)
+{
+	if (x <= -3.0 || x >= 3.0) {
+		return 0.0;
+	}
+	double a = x == 0.0 ? 1.0 : sin(M_PI * x) / (M_PI * x);
+	double b = x == 0.0 ? 1.0 : sin(M_PI * x / 3.0) / (M_PI * x / 3.0);
+	return a * b;
+}
+
+/*
+ * The filter as the header describes it: Lanczos-3 centred on each
+ * output, widened by the scale when shrinking, the window clamped to the
+ * image and renormalised; equal sizes copy.
+ */
+static void ref_axis_build(struct ref_axis *ax, uint32_t in, uint32_t out)
+{
+	double scale = (double)in / out, fs = scale > 1.0 ? scale : 1.0;
+	double support = 3.0 * fs;
+	double kd = in == out ? 1.0 : ceil(support) * 2.0 + 1.0;
+	uint32_t ksize = kd > in ? in : (uint32_t)kd;
+
+	CHECK(out <= 1024);
+	ax->ksize = ksize;
+	ax->w = calloc((size_t)out * ksize, sizeof(double));
+	CHECK(ax->w != NULL);
+	for (uint32_t i = 0; i < out; i++) {
+		double *wi = ax->w + (size_t)i * ksize;
+		double centre = (i + 0.5) * scale, sum = 0.0;
+		double lo = fmax(floor(centre - support + 0.5), 0.0);
+		double hi = fmin(floor(centre + support + 0.5), (double)in);
+		uint32_t s = in == out ? i : (uint32_t)lo;
+		uint32_t n = in == out ? 1 : (uint32_t)(hi - lo);
+		n = n > ksize ? ksize : n;
+		for (uint32_t k = 0; k < n; k++) {
+			wi[k] = ref_lanczos3((s + k - centre + 0.5) / fs);
+			sum += wi[k];
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			wi[k] /= sum;
+		}
+		ax->start[i] = s;
+		ax->count[i] = n;
+	}
+}
+
+/* The reference h pass: @src premultiplied, four doubles a pixel. */
+static double *ref_hpass(const struct image *src, const struct ref_axis *hx,
+		uint32_t w)
+{
+	uint32_t C = src->channels;
+	double *tmp = calloc((size_t)w * src->height * 4, sizeof(double));
+
+	CHECK(tmp != NULL);
+	for (uint32_t y = 0; y < src->height; y++) {
+		const uint8_t *row = src->px + y * src->stride;
+		for (uint32_t x = 0; x < w; x++) {
+			double *t = tmp + ((size_t)y * w + x) * 4;
+			const double *wx = hx->w + (size_t)x * hx->ksize;
+			for (uint32_t k = 0; k < hx->count[x]; k++) {
+				const uint8_t *p = row +
+					(size_t)(hx->start[x] + k) * C;
+				double a = C == 4 ? p[3] / 255.0 : 1.0;
+				for (uint32_t c = 0; c < C; c++) {
+					double v = c == 3 ? p[3] : p[c] * a;
+					t[c] += wx[k] * v;
+				}
+			}
+		}
+	}
+	return tmp;
+}
+
+/*
+ * Our result against the reference, premultiplied in double: each
+ * sample within one step (float against double summation may flip an
+ * x.5), and few of them off at all. Colour is not compared where alpha
+ * sits on the transparent threshold.
+ */
+static void ref_compare(const struct image *src, const struct image *got,
+		size_t *off)
+{
+	static struct ref_axis hx, vy;
+	uint32_t w = got->width, h = got->height, C = src->channels;
+
+	ref_axis_build(&hx, src->width, w);
+	ref_axis_build(&vy, src->height, h);
+	double *tmp = ref_hpass(src, &hx, w);
+	for (uint32_t y = 0; y < h; y++) {
+		const double *wy = vy.w + (size_t)y * vy.ksize;
+		for (uint32_t x = 0; x < w; x++) {
+			double v[4] = { 0 };
+			for (uint32_t k = 0; k < vy.count[y]; k++) {
+				const double *t = tmp + (size_t)(vy.start[y] + k) *
+					w * 4 + (size_t)x * 4;
+				for (uint32_t c = 0; c < C; c++) {
+					v[c] += wy[k] * t[c];
+				}
+			}
+			double a = C == 4 ? v[3] : 255.0;
+			double kc = a >= 0.5 ? 255.0 / fmin(a, 255.0) : 0.0;
+			const uint8_t *q = got->px + y * got->stride +
+				(size_t)x * C;
+			for (uint32_t c = 0; c < C; c++) {
+				double want = floor((c == 3 ? v[3] : v[c] * kc) +
+					0.5);
+				want = fmin(fmax(want, 0.0), 255.0);
+				int d = abs((int)q[c] - (int)want);
+				if (c < 3 && C == 4 && fabs(a - 0.5) < 0.01) {
+					continue;
+				}
+				if (d > 1) {
+					fprintf(stderr, "%ux%u -> %ux%u (%u ch): "
+						"(%u,%u) channel %u is %d off\n",
+						src->width, src->height, w, h,
+						C, x, y, c, d);
+					exit(1);
+				}
+				*off += d != 0;
+			}
+		}
+	}
+	free(tmp);
+	free(hx.w);
+	free(vy.w);
+}
+
+/*
+ * Shapes for the kernels' corners: odd widths (a lone last output), tails
+ * shorter than a vector, windows wider than the unrolled taps, upscaling,
+ * one axis unchanged, heights that leave part of the eight-row h pass
+ * past the bottom, and the daemon's own sizes.
+ */
+static void test_reference(struct resizer *rz)
+{
+	static const uint32_t shapes[][4] = {
+		{ 320, 200, 256, 160 }, { 320, 180, 256, 144 },
+		{ 7, 5, 3, 2 }, { 9, 9, 4, 4 }, { 17, 3, 40, 9 },
+		{ 333, 101, 97, 33 }, { 64, 480, 63, 7 }, { 1000, 20, 13, 19 },
+		{ 5, 300, 5, 41 }, { 11, 13, 11, 5 }, { 2, 2, 3, 3 },
+		{ 640, 7, 160, 2 }, { 250, 250, 249, 251 }, { 31, 97, 8, 9 },
+		{ 6, 6, 1, 1 }, { 1, 50, 1, 9 }, { 50, 1, 9, 1 },
+		{ 123, 45, 123, 17 }, { 45, 123, 17, 123 },
+	};
+	struct image src = { 0 }, got = { 0 };
+	size_t off = 0, all = 0;
+
+	for (uint32_t c = 3; c <= 4; c++) {
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			const uint32_t *s = shapes[i];
+			CHECK_INT_EQ(image_reserve(&src, s[0], s[1], c), 0);
+			fill_pattern(&src);
+			CHECK_INT_EQ(resizer_run(rz, &src, &got, s[2], s[3]),
+				0);
+			ref_compare(&src, &got, &off);
+			all += (size_t)s[2] * s[3] * c;
+		}
+	}
+	if (getenv("THUMBD_VERBOSE")) {
+		fprintf(stderr, "%s: %zu of %zu samples one step off the "
+			"double-precision reference\n",
+			resizer_simd_name(rz), off, all);
+	}
+	CHECK(off * 1000 <= all); /* at most 0.1% */
+	image_finish(&src);
+	image_finish(&got);
 }
 
 static void test_errors_and_crop(struct resizer *rz)
@@ -474,6 +684,7 @@ static void bench(void)
 	struct image src = { 0 }, dst = { 0 };
 
 	CHECK(rz != NULL);
+	printf("kernels: %s\n", resizer_simd_name(rz));
 	for (uint32_t c = 3; c <= 4; c++) {
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			const uint32_t *s = sizes[i];
@@ -498,22 +709,93 @@ static void bench(void)
 	resizer_destroy(rz);
 }
 
-int main(int argc, char **argv)
+/* Every check with the kernels under test (see rz_new()). */
+static void test_all(void)
 {
-	if (argc > 1 && !strcmp(argv[1], "bench")) {
-		bench();
-		return 0;
-	}
-	struct resizer *rz = resizer_create();
+	struct resizer *rz = rz_new();
 
-	CHECK(rz != NULL);
 	test_identity(rz);
 	test_flat_and_thin(rz);
 	test_alpha_no_halo(rz);
 	test_opaque_rgba_matches_rgb(rz);
 	test_reuse(rz);
+	test_reference(rz);
 	test_errors_and_crop(rz);
-	test_against_imagemagick(rz);
 	resizer_destroy(rz);
+}
+
+/*
+ * The two sets of kernels sum in different orders (and one with FMA):
+ * on the daemon's sizes they may differ by a step, rarely.
+ */
+static void test_paths_agree(void)
+{
+	static const uint32_t shapes[][4] = {
+		{ 320, 200, 256, 160 }, { 320, 180, 256, 144 },
+		{ 1280, 720, 1024, 576 }, { 640, 480, 160, 120 },
+	};
+	struct image src = { 0 }, a = { 0 }, b = { 0 };
+	size_t differ = 0, all = 0;
+	struct resizer *fast, *portable;
+
+	use_sse2 = 0;
+	fast = rz_new();
+	use_sse2 = 1;
+	portable = rz_new();
+	for (uint32_t c = 3; c <= 4; c++) {
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			const uint32_t *s = shapes[i];
+			CHECK_INT_EQ(image_reserve(&src, s[0], s[1], c), 0);
+			fill_pattern(&src);
+			CHECK_INT_EQ(resizer_run(fast, &src, &a, s[2], s[3]),
+				0);
+			CHECK_INT_EQ(resizer_run(portable, &src, &b, s[2],
+				s[3]), 0);
+			for (size_t k = 0; k < a.stride * a.height; k++) {
+				CHECK(abs((int)a.px[k] - (int)b.px[k]) <= 1);
+				differ += a.px[k] != b.px[k];
+			}
+			all += a.stride * a.height;
+		}
+	}
+	if (getenv("THUMBD_VERBOSE")) {
+		fprintf(stderr, "%s against sse2: %zu of %zu samples differ\n",
+			resizer_simd_name(fast), differ, all);
+	}
+	CHECK(differ * 1000 <= all);
+	resizer_destroy(fast);
+	resizer_destroy(portable);
+	image_finish(&src);
+	image_finish(&a);
+	image_finish(&b);
+}
+
+int main(int argc, char **argv)
+{
+	struct resizer *rz;
+	int paths;
+
+	if (argc > 1 && !strcmp(argv[1], "bench")) {
+		bench();
+		return 0;
+	}
+	/* The best kernels, then the portable ones if they differ. */
+	rz = rz_new();
+	paths = strcmp(resizer_simd_name(rz), "sse2") != 0 ? 2 : 1;
+	resizer_destroy(rz);
+	for (int i = 0; i < paths; i++) {
+		use_sse2 = i == 1;
+		test_all();
+	}
+	if (paths == 2) {
+		test_paths_agree();
+	}
+	/* Last: it skips the whole test when ImageMagick is missing. */
+	for (int i = 0; i < paths; i++) {
+		use_sse2 = i == 1;
+		rz = rz_new();
+		test_against_imagemagick(rz);
+		resizer_destroy(rz);
+	}
 	return 0;
 }
