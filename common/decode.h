@@ -51,6 +51,13 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 		const struct thumb_spec *spec, struct image *out,
 		struct decode_info *info, char *err, size_t errlen);
 
+/*
+ * Bytes the coefficient arrays of the last jpeg_dec_run() held at most
+ * (windows and compact rows; 0 for a file decoded without them). What
+ * max_memory is checked against.
+ */
+size_t jpeg_dec_coef_peak(const struct jpeg_dec *dec);
+
 /* Decode WebP @data (first frame if animated) into @out (RGB or RGBA). */
 int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
 		struct image *out, struct decode_info *info, char *err,

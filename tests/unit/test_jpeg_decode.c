@@ -576,18 +576,29 @@ static void test_limits(void)
 	free(bomb);
 	free(p);
 
-	/* libjpeg's memory cap: a progressive 1024x768 needs its whole
-	 * coefficient buffer, 2.4 MB */
+	/* libjpeg's memory cap, against what the coefficients of a
+	 * progressive file really take: the 1024x768 plasma would be 2.4 MB
+	 * flat, but decodes in less than 1 MB, and not in a byte less than
+	 * it needs */
 	spec = spec_box(256);
-	spec.limits.max_memory = 512 << 10;
-	expect_fail("big_prog.jpg", &spec, -E2BIG,
-		"needs more than max_memory 524288 bytes");
-	spec.limits.max_memory = 4 << 20;
+	spec.limits.max_memory = 1 << 20;
 	CHECK_INT_EQ(run_file("big_prog.jpg", &spec, &img, &info, err), 0);
+	size_t need = jpeg_dec_coef_peak(dec);
+	CHECK(need > 0 && need < 1 << 20);
+	spec.limits.max_memory = need - 1;
+	snprintf(text, sizeof(text), "needs more than max_memory %zu bytes",
+		need - 1);
+	expect_fail("big_prog.jpg", &spec, -E2BIG, text);
+	spec.limits.max_memory = need;
+	CHECK_INT_EQ(run_file("big_prog.jpg", &spec, &img, &info, err), 0);
+	CHECK_INT_EQ(jpeg_dec_coef_peak(dec), need);
 	/* the limit holds for the job, not for what earlier jobs left */
-	spec.limits.max_memory = 512 << 10;
-	expect_fail("big_prog.jpg", &spec, -E2BIG,
-		"needs more than max_memory 524288 bytes");
+	spec.limits.max_memory = need - 1;
+	expect_fail("big_prog.jpg", &spec, -E2BIG, text);
+	/* every coefficient set: the need is the flat size, refused below */
+	spec.limits.max_memory = 1 << 20;
+	expect_fail("worst.jpg", &spec, -E2BIG,
+		"needs more than max_memory 1048576 bytes");
 
 	/* zero means no limit, for each limit */
 	spec.limits = (struct thumb_limits){ 0, 0, 0, 0 };
@@ -745,7 +756,7 @@ static void test_reuse(void)
 		CHECK_INT_EQ(run_file("cmyk_adobe.jpg", &small, &img, &info,
 			err), 0);
 		/* progressive files of other layouts reuse the coefficient
-		 * arena that the DC-only decode above used */
+		 * store that the DC-only decode above used */
 		CHECK_INT_EQ(run_file("p444.jpg", &full, &img, &info, err), 0);
 		check_same(&img, &refp, "p444 reused");
 		CHECK_INT_EQ(run_file("pa420.jpg", &half, &img, &info, err), 0);
@@ -768,6 +779,86 @@ static void test_reuse(void)
 	image_finish(&img);
 }
 
+/* What libjpeg's flat arrays take for a 4:4:4 image: 128 bytes a block. */
+static size_t flat_size(uint32_t w, uint32_t h)
+{
+	return (size_t)((w + 7) / 8) * ((h + 7) / 8) * 3 * sizeof(JBLOCK);
+}
+
+/* A decode at 1/@d that must match djpeg's, and the store's peak. */
+static size_t decode_peak(const char *name, uint32_t box, uint32_t d,
+		bool dc_only)
+{
+	struct image img = { 0 };
+	struct decode_info info;
+	struct thumb_spec spec = spec_box(box);
+	char err[256], ref_name[64], what[64];
+
+	snprintf(what, sizeof(what), "%s at 1/%u", name, d);
+	if (run_file(name, &spec, &img, &info, err) != 0) {
+		fprintf(stderr, "%s: %s\n", what, err);
+		exit(1);
+	}
+	CHECK_INT_EQ(info.scale_denom, d);
+	CHECK_INT_EQ(info.dc_only, dc_only);
+	snprintf(ref_name, sizeof(ref_name), "%s-%u.ppm", name, d);
+	struct ppm ref = ppm_read(ref_name);
+	check_same(&img, &ref, what);
+	free(ref.px);
+	image_finish(&img);
+	return jpeg_dec_coef_peak(dec);
+}
+
+/*
+ * The coefficients are held compact: a photo-like progressive 4:4:4
+ * image needs a small part of the flat size, in the DC-only path (one
+ * JCOEF a block) and in a full decode, with the same pixels as djpeg.
+ */
+static void test_coef_store(void)
+{
+	size_t flat = flat_size(1600, 1200);
+
+	TL_SH_OK("for d in 1 8; do djpeg -rgb -scale 1/$d -ppm photo.jpg > "
+		"photo.jpg-$d.ppm; done");
+	size_t dc = decode_peak("photo.jpg", 200, 8, true);
+	size_t full = decode_peak("photo.jpg", 4096, 1, false);
+	if (dc == 0 || dc > flat / 20 || full == 0 || full > flat / 4) {
+		fprintf(stderr, "photo.jpg: flat %zu, DC-only %zu, full %zu\n",
+			flat, dc, full);
+		exit(1);
+	}
+	/* a baseline file needs no coefficient arrays at all */
+	struct image img = { 0 };
+	struct decode_info info;
+	struct thumb_spec spec = spec_box(256);
+	char err[256];
+	CHECK_INT_EQ(run_file("base.jpg", &spec, &img, &info, err), 0);
+	CHECK_INT_EQ(jpeg_dec_coef_peak(dec), 0);
+	image_finish(&img);
+}
+
+/*
+ * The worst case: binary noise at quality 100 sets nearly all 64
+ * coefficients of every block, most beyond one byte. It decodes as
+ * djpeg does at every scale, in about the flat size.
+ */
+static void test_worst_case(void)
+{
+	size_t flat = flat_size(640, 480);
+
+	TL_SH_OK("for d in 1 2 8; do djpeg -rgb -scale 1/$d -ppm worst.jpg > "
+		"worst.jpg-$d.ppm; done");
+	size_t full = decode_peak("worst.jpg", 640, 1, false);
+	size_t half = decode_peak("worst.jpg", 320, 2, false);
+	size_t dc = decode_peak("worst.jpg", 80, 8, true);
+	if (full < flat || full > flat + flat / 10 || half != full ||
+			dc > flat / 10) {
+		fprintf(stderr, "worst.jpg: flat %zu, 1/1 %zu, 1/2 %zu, "
+			"DC-only %zu\n", flat, full, half, dc);
+		exit(1);
+	}
+}
+
 int main(void)
 {
 	TL_SH_OK("convert -size 317x239 -seed 7 plasma:red-blue -swirl 60 -depth 8 "
@@ -775,6 +866,16 @@ int main(void)
 	TL_SH_OK("printf '0;\\n1;\\n2;\\n' > seq.txt");
 	TL_SH_OK("convert -size 1024x768 -seed 3 plasma: -depth 8 big.ppm && "
 		"cjpeg -progressive big.ppm > big_prog.jpg");
+	/* photo-like: smooth areas, edges and grain */
+	TL_SH_OK("convert -size 1600x1200 -seed 11 plasma:green-blue -blur 0x1 "
+		"-attenuate 0.4 +noise Gaussian -depth 8 photo.ppm && "
+		"cjpeg -progressive -sample 1x1 -quality 90 photo.ppm > "
+		"photo.jpg");
+	/* every term set: binary noise per channel */
+	TL_SH_OK("convert -size 640x480 xc: -seed 13 +noise Random "
+		"-channel RGB -threshold 50%% +channel -depth 8 worst.ppm && "
+		"cjpeg -progressive -sample 1x1 -quality 100 worst.ppm > "
+		"worst.jpg");
 	TL_SH_OK("convert -size 640x480 -seed 5 plasma: -depth 8 big2.ppm && "
 		"cjpeg -sample 1x1 -restart 1B big2.ppm > rst_many.jpg");
 	quiet_fd = open(tl_path("stderr.txt"), O_RDWR | O_CREAT | O_TRUNC |
@@ -791,6 +892,8 @@ int main(void)
 	test_not_jpeg();
 	test_corrupt();
 	test_reuse();
+	test_coef_store();
+	test_worst_case();
 	jpeg_dec_destroy(dec);
 	jpeg_dec_destroy(NULL);
 	close(quiet_fd);
