@@ -58,6 +58,14 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
  */
 size_t jpeg_dec_coef_peak(const struct jpeg_dec *dec);
 
+/*
+ * A job whose coefficient arrays take at most @bytes in libjpeg's plain
+ * layout (128 bytes a block) keeps them so, which is faster; larger ones
+ * (and any that would not fit half of max_memory so) use the compact
+ * store. The default is 16 MiB; 0 sends every job to the compact store.
+ */
+void jpeg_dec_set_flat_max(struct jpeg_dec *dec, size_t bytes);
+
 /* Decode WebP @data (first frame if animated) into @out (RGB or RGBA). */
 int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
 		struct image *out, struct decode_info *info, char *err,

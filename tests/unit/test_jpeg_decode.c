@@ -859,6 +859,37 @@ static void test_worst_case(void)
 	}
 }
 
+/*
+ * Below flat_max the arrays stay in libjpeg's plain layout (faster): the
+ * same pixels, and a peak of about the flat size. Runs after the tests
+ * above made the djpeg references.
+ */
+static void test_flat(void)
+{
+	size_t flat = flat_size(1600, 1200);
+
+	jpeg_dec_set_flat_max(dec, 16u << 20);
+	size_t dc = decode_peak("photo.jpg", 200, 8, true);
+	size_t full = decode_peak("photo.jpg", 4096, 1, false);
+	size_t worst = decode_peak("worst.jpg", 320, 2, false);
+	if (dc < flat || full < flat || full > flat + flat / 10 ||
+			worst < flat_size(640, 480)) {
+		fprintf(stderr, "flat: photo.jpg flat %zu, DC-only %zu, full %zu;"
+			" worst.jpg %zu\n", flat, dc, full, worst);
+		exit(1);
+	}
+	/* half of max_memory is the most a flat job may take */
+	struct image img = { 0 };
+	struct decode_info info;
+	struct thumb_spec spec = spec_box(200);
+	char err[256];
+	spec.limits.max_memory = 2 * flat - 1;
+	CHECK_INT_EQ(run_file("photo.jpg", &spec, &img, &info, err), 0);
+	CHECK(jpeg_dec_coef_peak(dec) < flat / 20);
+	image_finish(&img);
+	jpeg_dec_set_flat_max(dec, 0);
+}
+
 int main(void)
 {
 	TL_SH_OK("convert -size 317x239 -seed 7 plasma:red-blue -swirl 60 -depth 8 "
@@ -883,6 +914,10 @@ int main(void)
 	CHECK(quiet_fd >= 0);
 	dec = jpeg_dec_create();
 	CHECK(dec);
+	/* every kind in libjpeg's plain layout (all are small), then all the
+	 * tests through the compact store */
+	test_kinds();
+	jpeg_dec_set_flat_max(dec, 0);
 	test_kinds();
 	test_cmyk();
 	test_orientation();
@@ -894,6 +929,7 @@ int main(void)
 	test_reuse();
 	test_coef_store();
 	test_worst_case();
+	test_flat();
 	jpeg_dec_destroy(dec);
 	jpeg_dec_destroy(NULL);
 	close(quiet_fd);
