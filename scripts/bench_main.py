@@ -46,6 +46,9 @@ ROOT = os.path.dirname(HERE)
 PY = sys.executable or "/usr/bin/python3"
 BOX = 256
 QUALITY = 85
+# ext4 without a journal passes over inodes freed this recently (300 s
+# while their inode table block is dirty, 60 s after) when it allocates.
+RECENT_S = 300
 SHARP_VERSIONS = ["0.35.5", "0.34.5", "0.33.5"]
 
 T0 = time.monotonic()
@@ -449,11 +452,17 @@ class Bench:
         self.cache = os.path.join(self.out, "cache")
         self.runs = os.path.join(self.out, "runs")
         self.logs = os.path.join(self.out, "logs")
-        # Outputs of an earlier sitting go now; this sitting's stay until
-        # its end (see run_cell).
-        shutil.rmtree(self.runs, ignore_errors=True)
+        # Nothing is deleted during a sitting (see run_cell): outputs an
+        # earlier one left are moved aside and deleted with this one's at
+        # the end, and a sitting that starts within RECENT_S of such a
+        # deletion waits the rest out first.
+        self.trash = os.path.join(self.out, "runs.old")
+        if os.path.isdir(self.runs):
+            shutil.rmtree(self.trash, ignore_errors=True)
+            os.rename(self.runs, self.trash)
         for d in (self.cache, self.runs, self.logs):
             os.makedirs(d, exist_ok=True)
+        self.wait_recent()
         self.run_no = 0     # every run writes into a folder of its own
         self.last_out = {}  # cell id -> output folder of its latest run
         self.results = {}   # cell id -> list of run dicts
@@ -461,6 +470,26 @@ class Bench:
         self.notes = []
 
     # ---- setup
+    def wait_recent(self):
+        stamp = os.path.join(self.out, "deleted-at")
+        try:
+            with open(stamp) as f:
+                left = RECENT_S - (time.time() - float(f.read()))
+        except (OSError, ValueError):
+            return
+        if left > 0:
+            say("waiting %.0f s: the last sitting deleted its outputs %.0f s "
+                "ago, and ext4 without a journal skips recently freed inodes "
+                "when it creates files (see run_cell)" % (left,
+                                                           RECENT_S - left))
+            time.sleep(left)
+
+    def delete_outputs(self):
+        self.delete_outputs()
+        shutil.rmtree(self.trash, ignore_errors=True)
+        with open(os.path.join(self.out, "deleted-at"), "w") as f:
+            f.write("%.0f\n" % time.time())
+
     def build_floor(self):
         exe = os.path.join(self.out, "bench-floor")
         src = os.path.join(HERE, "bench-floor.c")
@@ -651,7 +680,8 @@ class Bench:
     def run_cell(self, cell):
         t = self.tools[cell["tool"]]
         st = self.sets[cell["set"]]
-        # A new folder per run, nothing deleted until the sitting ends:
+        # A new folder per run, nothing deleted until the sitting ends
+        # (and the next sitting waits RECENT_S after that):
         # ext4 without a journal (this class of VM) skips inodes freed in
         # the last 60-300 s when it allocates new ones, one lookup each, so
         # deleting 10,000 outputs and writing 10,000 again at once made
@@ -850,8 +880,7 @@ class Bench:
             self.daemon_latency()
         report = Report(self)
         report.write()
-        say("removing this sitting's outputs (%s)" % self.runs)
-        shutil.rmtree(self.runs, ignore_errors=True)
+        self.delete_outputs()
 
 
 # --------------------------------------------------------------- report
