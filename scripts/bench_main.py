@@ -485,7 +485,8 @@ class Bench:
             time.sleep(left)
 
     def delete_outputs(self):
-        self.delete_outputs()
+        say("removing this sitting's outputs (%s)" % self.runs)
+        shutil.rmtree(self.runs, ignore_errors=True)
         shutil.rmtree(self.trash, ignore_errors=True)
         with open(os.path.join(self.out, "deleted-at"), "w") as f:
             f.write("%.0f\n" % time.time())
