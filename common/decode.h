@@ -60,9 +60,10 @@ size_t jpeg_dec_coef_peak(const struct jpeg_dec *dec);
 
 /*
  * A job whose coefficient arrays take at most @bytes in libjpeg's plain
- * layout (128 bytes a block) keeps them so, which is faster; larger ones
- * (and any that would not fit half of max_memory so) use the compact
- * store. The default is 16 MiB; 0 sends every job to the compact store.
+ * layout (128 bytes a block) keeps them so, which is faster; larger ones,
+ * any that would not fit half of max_memory so, and every DC-only job
+ * (faster compact) use the compact store. The default is 16 MiB; 0 sends
+ * every job to the compact store.
  */
 void jpeg_dec_set_flat_max(struct jpeg_dec *dec, size_t bytes);
 

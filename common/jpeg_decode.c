@@ -73,6 +73,7 @@ struct jpeg_dec {
 	size_t coef_held;     /* bytes this job's arrays hold now */
 	size_t coef_peak;     /* and held at most */
 	size_t flat_max;      /* see jpeg_dec_set_flat_max */
+	bool dc_only;         /* this job reads the DC scans only */
 	bool ssse3;
 	uint8_t shuf[2][256][16]; /* see jpeg_dec_shuf_init */
 	void (*lib_realize)(j_common_ptr cinfo);
@@ -386,7 +387,9 @@ static int jpeg_dec_rows_reserve(struct jpeg_dec *dec, size_t n)
 /*
  * Small images keep libjpeg's plain layout: packing a row and unpacking it
  * again for every scan costs 7-15% of a full progressive decode, which
- * pays for itself in memory only on large images. When all of a job's
+ * pays for itself in memory only on large images. (The DC-only path is
+ * faster compact at any size: a DC scan packs and unpacks the DC column
+ * alone, and the flat arrays would be cleared first.) When all of a job's
  * arrays fit flat_max (and max_memory), each array's window is made the
  * whole array, so it is loaded once (as zeros) and never moves.
  */
@@ -402,7 +405,7 @@ static void jpeg_dec_choose_flat(struct jpeg_dec *dec)
 			return;
 		}
 	}
-	if (flat > dec->flat_max ||
+	if (dec->dc_only || flat > dec->flat_max ||
 			(dec->max_memory && flat > dec->max_memory / 2)) {
 		return;
 	}
@@ -1351,6 +1354,7 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);
 	denom = geometry_jpeg_denom(s.width, s.height, need_w, need_h);
 	dc_only = s.progressive && denom == 8;
+	dec->dc_only = dc_only;
 	if (dc_only) {
 		/* sized exactly: the DC scans are a small part of the file,
 		 * and this buffer stays with the worker */
