@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@
 enum {
 	RESIZE_BLOCK = 16,
 	RESIZE_HROWS = 8,  /* source rows per h pass, as the kernels assume */
-	RESIZE_CACHE = 4,  /* weight tables kept per axis */
+	RESIZE_CACHE = 8,  /* weight tables kept per axis */
 	RESIZE_ALIGN = 64, /* scratch and tables start on a cache line */
 };
 
@@ -81,6 +82,7 @@ enum resize_simd {
 struct resize_axis {
 	uint32_t in;
 	uint32_t out;
+	uint32_t span2;  /* twice the output length the input spans */
 	uint32_t ksize;
 	uint32_t *start;
 	uint32_t *count; /* vertical only */
@@ -102,6 +104,20 @@ struct resize_kernels {
 	void (*load)(const uint8_t *s0, const uint8_t *s1, float *d,
 		uint32_t w);
 	void (*hrow)(const struct resize_axis *ax, const float *const *p,
+		float *const *d);
+	void (*vrow)(float *acc, const float *const *rows, const float *w,
+		uint32_t n, uint8_t *d, uint32_t width);
+};
+
+/*
+ * One channel (a plane of Y, Cb or Cr) has its own layout: load8() puts
+ * sample x of the eight source rows side by side, eight floats, so one
+ * vector is a tap of all eight rows and hrow8() needs a single FMA per
+ * tap. It then scatters each output's eight lanes to the eight ring rows.
+ */
+struct resize_kernels1 {
+	void (*load8)(const uint8_t *const *s, float *d, uint32_t w);
+	void (*hrow8)(const struct resize_axis *ax, const float *p,
 		float *const *d);
 	void (*vrow)(float *acc, const float *const *rows, const float *w,
 		uint32_t n, uint8_t *d, uint32_t width);
@@ -188,19 +204,21 @@ struct resize_filter {
 	double scale;
 	double fscale;
 	double support;
+	bool copy;       /* in == out over the same span: a copy */
 };
 
 static void resize_filter_init(struct resize_filter *f, uint32_t in,
-		uint32_t out)
+		uint32_t out, uint32_t span2)
 {
 	double ksize_d;
 
 	f->in = in;
 	f->out = out;
-	f->scale = (double)in / (double)out;
+	f->scale = 2.0 * (double)in / (double)span2;
+	f->copy = in == out && span2 == 2 * (uint64_t)out;
 	f->fscale = f->scale > 1.0 ? f->scale : 1.0;
 	f->support = RESIZE_SUPPORT * f->fscale;
-	ksize_d = in == out ? 1.0 : ceil(f->support) * 2.0 + 1.0;
+	ksize_d = f->copy ? 1.0 : ceil(f->support) * 2.0 + 1.0;
 	f->ksize = ksize_d > (double)in ? in : (uint32_t)ksize_d;
 }
 
@@ -211,7 +229,7 @@ static void resize_filter_init(struct resize_filter *f, uint32_t in,
 static void resize_window(const struct resize_filter *f, uint32_t i,
 		uint32_t *start, uint32_t *count)
 {
-	if (f->in == f->out) {
+	if (f->copy) {
 		*start = i;
 		*count = 1;
 		return;
@@ -263,13 +281,13 @@ static void resize_weights(const struct resize_filter *f, uint32_t i,
 
 /* Vertical layout, see struct resize_axis. */
 static int resize_axis_build_v(struct resize_axis *ax, uint32_t in,
-		uint32_t out)
+		uint32_t out, uint32_t span2)
 {
 	struct resize_filter f;
 	size_t nw, nidx;
 	int r;
 
-	resize_filter_init(&f, in, out);
+	resize_filter_init(&f, in, out, span2);
 	if (__builtin_mul_overflow((size_t)out, (size_t)f.ksize, &nw) ||
 			__builtin_mul_overflow((size_t)out, (size_t)2, &nidx)) {
 		return -EOVERFLOW;
@@ -290,20 +308,21 @@ static int resize_axis_build_v(struct resize_axis *ax, uint32_t in,
 	}
 	ax->in = in;
 	ax->out = out;
+	ax->span2 = span2;
 	ax->ksize = f.ksize;
 	return 0;
 }
 
 /* Horizontal layout, see struct resize_axis. */
 static int resize_axis_build_h(struct resize_axis *ax, uint32_t in,
-		uint32_t out)
+		uint32_t out, uint32_t span2)
 {
 	struct resize_filter f;
 	uint32_t kmax = 1, s, n;
 	size_t nw;
 	int r;
 
-	resize_filter_init(&f, in, out);
+	resize_filter_init(&f, in, out, span2);
 	for (uint32_t i = 0; i < out; i++) {
 		resize_window(&f, i, &s, &n);
 		kmax = n > kmax ? n : kmax;
@@ -331,6 +350,7 @@ static int resize_axis_build_h(struct resize_axis *ax, uint32_t in,
 	ax->count = NULL;
 	ax->in = in;
 	ax->out = out;
+	ax->span2 = span2;
 	ax->ksize = kmax;
 	return 0;
 }
@@ -340,7 +360,7 @@ static int resize_axis_build_h(struct resize_axis *ax, uint32_t in,
  * recently used entry.
  */
 static int resize_table(struct resize_axis *cache, uint64_t *tick,
-		uint32_t in, uint32_t out, int horizontal,
+		uint32_t in, uint32_t out, uint32_t span2, int horizontal,
 		const struct resize_axis **res)
 {
 	struct resize_axis *e = &cache[0];
@@ -348,7 +368,8 @@ static int resize_table(struct resize_axis *cache, uint64_t *tick,
 
 	for (size_t i = 0; i < RESIZE_CACHE; i++) {
 		struct resize_axis *c = &cache[i];
-		if (c->used && c->in == in && c->out == out) {
+		if (c->used && c->in == in && c->out == out &&
+				c->span2 == span2) {
 			c->used = ++*tick;
 			*res = c;
 			return 0;
@@ -359,8 +380,8 @@ static int resize_table(struct resize_axis *cache, uint64_t *tick,
 	}
 	/* Invalidate first: a failure below must not leave stale tables. */
 	e->used = 0;
-	r = horizontal ? resize_axis_build_h(e, in, out)
-		: resize_axis_build_v(e, in, out);
+	r = horizontal ? resize_axis_build_h(e, in, out, span2)
+		: resize_axis_build_v(e, in, out, span2);
 	if (r < 0) {
 		return r;
 	}
@@ -675,6 +696,69 @@ static const struct resize_kernels resize_portable[2] = {
 	{ resize_load4, resize_hrow4, resize_vrow4 },
 };
 
+/* Eight one-channel rows to d[8 * x + i] = s[i][x]. */
+static void resize_load8(const uint8_t *const *s, float *restrict d,
+		uint32_t w)
+{
+	const uint8_t *restrict s0 = s[0], *restrict s1 = s[1];
+	const uint8_t *restrict s2 = s[2], *restrict s3 = s[3];
+	const uint8_t *restrict s4 = s[4], *restrict s5 = s[5];
+	const uint8_t *restrict s6 = s[6], *restrict s7 = s[7];
+
+	for (size_t x = 0; x < w; x++, d += 8) {
+		d[0] = (float)s0[x];
+		d[1] = (float)s1[x];
+		d[2] = (float)s2[x];
+		d[3] = (float)s3[x];
+		d[4] = (float)s4[x];
+		d[5] = (float)s5[x];
+		d[6] = (float)s6[x];
+		d[7] = (float)s7[x];
+	}
+}
+
+/* The one-channel h pass: two four-row halves of each tap. */
+static void resize_hrow8(const struct resize_axis *restrict ax,
+		const float *p, float *const *d)
+{
+	const float *restrict w = ax->w;
+	uint32_t kn = ax->ksize;
+
+	for (uint32_t x = 0; x < ax->out; x++, w += kn) {
+		const float *q = p + (size_t)ax->start[x] * 8;
+		resize_v4 a0 = { 0 }, a1 = { 0 }, b0 = { 0 }, b1 = { 0 };
+		size_t k = 0;
+
+		for (; k + 2 <= kn; k += 2) {
+			a0 += w[k] * resize_v4_loada(q + 8 * k);
+			a1 += w[k] * resize_v4_loada(q + 8 * k + 4);
+			b0 += w[k + 1] * resize_v4_loada(q + 8 * k + 8);
+			b1 += w[k + 1] * resize_v4_loada(q + 8 * k + 12);
+		}
+		if (k < kn) {
+			a0 += w[k] * resize_v4_loada(q + 8 * k);
+			a1 += w[k] * resize_v4_loada(q + 8 * k + 4);
+		}
+		a0 += b0;
+		a1 += b1;
+		for (int i = 0; i < 4; i++) {
+			d[i][x] = a0[i];
+			d[4 + i][x] = a1[i];
+		}
+	}
+}
+
+static void resize_vrow1(float *acc, const float *const *rows, const float *w,
+		uint32_t n, uint8_t *d, uint32_t width)
+{
+	resize_vrow(acc, rows, w, n, width);
+	resize_store_row(acc, d, width, 1);
+}
+
+static const struct resize_kernels1 resize_portable1 = {
+	resize_load8, resize_hrow8, resize_vrow1,
+};
+
 #ifdef RESIZE_X86
 /*
  * AVX2 + FMA row kernels, the same computations eight floats wide. Only
@@ -950,19 +1034,99 @@ static const struct resize_kernels resize_avx2[2] = {
 	{ resize_avx2_load3, resize_avx2_hrow3, resize_avx2_vrow3 },
 	{ resize_avx2_load4, resize_avx2_hrow4, resize_avx2_vrow4 },
 };
+
+/*
+ * resize_load8() eight samples at a time: eight bytes of each row widened
+ * to floats, then an 8x8 transpose so each vector holds one column.
+ */
+static RESIZE_AVX2 void resize_avx2_load8(const uint8_t *const *s,
+		float *restrict d, uint32_t w)
+{
+	uint32_t x = 0;
+
+	for (; x + 8 <= w; x += 8) {
+		__m256 r[8], t[8], u[8];
+		for (int i = 0; i < 8; i++) {
+			r[i] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+				_mm_loadl_epi64((const void *)(s[i] + x))));
+		}
+		for (int i = 0; i < 8; i += 2) {
+			t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+			t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+		}
+		for (int i = 0; i < 8; i += 4) {
+			u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+			u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+			u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+			u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+		}
+		float *o = d + 8 * (size_t)x;
+		for (int j = 0; j < 4; j++) {
+			_mm256_store_ps(o + 8 * j, _mm256_permute2f128_ps(
+				u[j], u[4 + j], 0x20));
+			_mm256_store_ps(o + 8 * (j + 4), _mm256_permute2f128_ps(
+				u[j], u[4 + j], 0x31));
+		}
+	}
+	for (; x < w; x++) {
+		for (int i = 0; i < 8; i++) {
+			d[8 * (size_t)x + (size_t)i] = (float)s[i][x];
+		}
+	}
+}
+
+static RESIZE_AVX2 void resize_avx2_hrow8(const struct resize_axis *ax,
+		const float *p, float *const *d)
+{
+	const float *w = ax->w;
+	uint32_t kn = ax->ksize;
+	float lane[8] __attribute__((aligned(32)));
+
+	for (uint32_t x = 0; x < ax->out; x++, w += kn) {
+		const float *q = p + (size_t)ax->start[x] * 8;
+		__m256 a = _mm256_setzero_ps(), b = a;
+		size_t k = 0;
+
+		for (; k + 2 <= kn; k += 2) {
+			a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + k),
+				_mm256_load_ps(q + 8 * k), a);
+			b = _mm256_fmadd_ps(_mm256_broadcast_ss(w + k + 1),
+				_mm256_load_ps(q + 8 * k + 8), b);
+		}
+		if (k < kn) {
+			a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + k),
+				_mm256_load_ps(q + 8 * k), a);
+		}
+		_mm256_store_ps(lane, _mm256_add_ps(a, b));
+		for (int i = 0; i < 8; i++) {
+			d[i][x] = lane[i];
+		}
+	}
+}
+
+static RESIZE_AVX2 void resize_avx2_vrow1(float *acc, const float *const *rows,
+		const float *w, uint32_t n, uint8_t *d, uint32_t width)
+{
+	resize_avx2_vrow(acc, rows, w, n, d, width, 1);
+}
+
+static const struct resize_kernels1 resize_avx2_1 = {
+	resize_avx2_load8, resize_avx2_hrow8, resize_avx2_vrow1,
+};
 #endif
 
 static int resize_prepare(struct resizer *r, const struct image *src,
-		uint32_t w, uint32_t h)
+		uint32_t w, uint32_t h, uint32_t span2_w, uint32_t span2_h)
 {
 	size_t c = src->channels, n_row, n_ring, n_acc, stride;
 	uint32_t rows;
 	int e;
 
-	e = resize_table(r->hcache, &r->tick, src->width, w, 1, &r->hx);
+	e = resize_table(r->hcache, &r->tick, src->width, w, span2_w, 1,
+		&r->hx);
 	if (e == 0) {
-		e = resize_table(r->vcache, &r->tick, src->height, h, 0,
-			&r->vy);
+		e = resize_table(r->vcache, &r->tick, src->height, h, span2_h,
+			0, &r->vy);
 	}
 	if (e < 0) {
 		return e;
@@ -1054,10 +1218,27 @@ static void resize_hpass(struct resizer *r, const struct resize_kernels *kn,
 	kn->hrow(r->hx, p, d);
 }
 
+/* resize_hpass() for one channel; rows past the bottom repeat row @y. */
+static void resize_hpass1(struct resizer *r, const struct resize_kernels1 *kn,
+		const struct image *src, uint32_t y)
+{
+	const uint8_t *s[RESIZE_HROWS];
+	float *d[RESIZE_HROWS];
+
+	for (uint32_t i = 0; i < RESIZE_HROWS; i++) {
+		uint32_t yi = y + i < src->height ? y + i : y;
+		s[i] = src->px + (size_t)yi * src->stride;
+		d[i] = r->ring + (size_t)(yi % r->ring_rows) * r->ring_stride;
+	}
+	kn->load8(s, r->row, src->width);
+	kn->hrow8(r->hx, r->row, d);
+}
+
 static void resize_compute(struct resizer *r, const struct image *src,
 		struct image *dst)
 {
 	const struct resize_kernels *kn = &resize_portable[src->channels == 4];
+	const struct resize_kernels1 *k1 = &resize_portable1;
 	const struct resize_axis *vy = r->vy;
 	uint32_t rows = r->ring_rows;
 	uint32_t next = 0; /* next source row to run through the h pass */
@@ -1065,42 +1246,53 @@ static void resize_compute(struct resizer *r, const struct image *src,
 #ifdef RESIZE_X86
 	if (r->simd == RESIZE_SIMD_AVX2) {
 		kn = &resize_avx2[src->channels == 4];
+		k1 = &resize_avx2_1;
 	}
 #endif
 	for (uint32_t y = 0; y < dst->height; y++) {
 		uint32_t s0 = vy->start[y], n = vy->count[y];
 		const float *wy = vy->w + (size_t)y * vy->ksize;
+		uint8_t *d = dst->px + (size_t)y * dst->stride;
 
 		/* Windows move forward only: fill the ring up to this one's end. */
 		for (; next < s0 + n; next += RESIZE_HROWS) {
-			resize_hpass(r, kn, src, next);
+			if (src->channels == 1) {
+				resize_hpass1(r, k1, src, next);
+			} else {
+				resize_hpass(r, kn, src, next);
+			}
 		}
 		for (uint32_t k = 0; k < n; k++) {
 			r->rows[k] = r->ring + (size_t)((s0 + k) % rows) *
 				r->ring_stride;
 		}
-		kn->vrow(r->acc, r->rows, wy, n,
-			dst->px + (size_t)y * dst->stride, dst->width);
+		if (src->channels == 1) {
+			k1->vrow(r->acc, r->rows, wy, n, d, dst->width);
+		} else {
+			kn->vrow(r->acc, r->rows, wy, n, d, dst->width);
+		}
 	}
 }
 
 /*
- * Resample @src to (w x h) into @dst, which must be a different image.
- * Sizes equal to the source copy the pixels unchanged. Returns 0,
- * -EINVAL (empty sizes, channel count other than 3 or 4, @dst == @src),
- * -EOVERFLOW or -ENOMEM; on failure @dst is unchanged.
+ * Resample @src to (w x h) into @dst, the output spanning @span2_w / 2 by
+ * @span2_h / 2 output samples' worth of the source (normally w and h).
+ * See resizer_run().
  */
-int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
-		uint32_t w, uint32_t h)
+static int resize_run(struct resizer *r, const struct image *src,
+		struct image *dst, uint32_t w, uint32_t h, uint32_t span2_w,
+		uint32_t span2_h)
 {
 	int e;
 
 	if (src == dst || w == 0 || h == 0 || src->width == 0 ||
 			src->height == 0 ||
-			(src->channels != 3 && src->channels != 4)) {
+			(src->channels != 1 && src->channels != 3 &&
+			 src->channels != 4)) {
 		return -EINVAL;
 	}
-	if (w == src->width && h == src->height) {
+	if (w == src->width && h == src->height &&
+			span2_w == 2 * (uint64_t)w && span2_h == 2 * (uint64_t)h) {
 		e = image_reserve(dst, w, h, src->channels);
 		if (e < 0) {
 			return e;
@@ -1111,7 +1303,7 @@ int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
 		}
 		return 0;
 	}
-	e = resize_prepare(r, src, w, h);
+	e = resize_prepare(r, src, w, h, span2_w, span2_h);
 	if (e < 0) {
 		return e;
 	}
@@ -1121,6 +1313,25 @@ int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
 	}
 	resize_compute(r, src, dst);
 	return 0;
+}
+
+int resizer_run(struct resizer *r, const struct image *src, struct image *dst,
+		uint32_t w, uint32_t h)
+{
+	if (w > UINT32_MAX / 2 || h > UINT32_MAX / 2) {
+		return -EOVERFLOW;
+	}
+	return resize_run(r, src, dst, w, h, 2 * w, 2 * h);
+}
+
+int resizer_run_chroma(struct resizer *r, const struct image *src,
+		struct image *dst, uint32_t luma_w, uint32_t luma_h)
+{
+	if (src->channels != 1) {
+		return -EINVAL;
+	}
+	return resize_run(r, src, dst, luma_w / 2 + luma_w % 2,
+		luma_h / 2 + luma_h % 2, luma_w, luma_h);
 }
 
 /*
