@@ -31,6 +31,8 @@ struct decode_info {
 	bool dc_only;         /* JPEG: only the DC scans were decoded */
 	bool has_alpha;
 	bool animated;        /* WebP: only the first frame was decoded */
+	bool planar;          /* JPEG: decoded to Y, Cb, Cr planes, see
+	                         jpeg_dec_run_ycc() */
 };
 
 /*
@@ -50,6 +52,19 @@ void jpeg_dec_destroy(struct jpeg_dec *dec);
 int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 		const struct thumb_spec *spec, struct image *out,
 		struct decode_info *info, char *err, size_t errlen);
+
+/*
+ * jpeg_dec_run() for a caller that can take planes: a YCbCr file (three
+ * components, as nearly every photo is) comes out as its Y, Cb and Cr
+ * planes in @ycc[0..2], one channel each, at each component's own scaled
+ * size (subsampled chroma may come out smaller than Y), and
+ * info->planar is set. libjpeg's upsampling and colour conversion are
+ * skipped. Any other file comes out in @out as jpeg_dec_run() gives it.
+ */
+int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
+		const struct thumb_spec *spec, struct image *out,
+		struct image *ycc, struct decode_info *info, char *err,
+		size_t errlen);
 
 /*
  * Bytes the coefficient arrays of the last jpeg_dec_run() held at most

@@ -78,6 +78,9 @@ struct jpeg_dec {
 	uint8_t shuf[2][256][16]; /* see jpeg_dec_shuf_init */
 	void (*lib_realize)(j_common_ptr cinfo);
 	struct image img;     /* decoded here, swapped out on success */
+	struct image ycc[3];  /* or here, for a planar job */
+	bool want_ycc;        /* this job may come out planar */
+	bool planar;          /* and does */
 };
 
 static void jpeg_dec_set_reason(struct jpeg_dec *dec, int fail,
@@ -1059,6 +1062,9 @@ void jpeg_dec_destroy(struct jpeg_dec *dec)
 	}
 	jpeg_destroy_decompress(&dec->cinfo);
 	image_finish(&dec->img);
+	for (int c = 0; c < 3; c++) {
+		image_finish(&dec->ycc[c]);
+	}
 	free(dec->filter);
 	free(dec->cmyk);
 	jpeg_dec_store_free(dec);
@@ -1173,7 +1179,7 @@ static int jpeg_dec_read_rows(struct jpeg_dec *dec)
  *    thumbd decodes at full size only images already close to the box.
  */
 static void jpeg_dec_set_params(struct jpeg_decompress_struct *ci,
-		uint32_t denom)
+		uint32_t denom, bool planar)
 {
 	ci->scale_num = 1;
 	ci->scale_denom = denom;
@@ -1188,6 +1194,76 @@ static void jpeg_dec_set_params(struct jpeg_decompress_struct *ci,
 	ci->do_block_smoothing = FALSE;
 	ci->out_color_space = ci->jpeg_color_space == JCS_CMYK ||
 		ci->jpeg_color_space == JCS_YCCK ? JCS_CMYK : JCS_RGB;
+	if (planar) {
+		/* the IDCT's output as it is: no upsampling, no conversion */
+		ci->out_color_space = JCS_YCbCr;
+		ci->raw_data_out = TRUE;
+	}
+}
+
+/*
+ * A planar job: jpeg_read_raw_data() hands each component's rows as the
+ * IDCT left them, at the component's own (scaled) size. libjpeg writes
+ * whole blocks, past the component's width and height, so the planes are
+ * decoded with padded rows and packed to their real width afterwards.
+ * Called under the setjmp of jpeg_dec_libjpeg().
+ */
+static int jpeg_dec_read_planes(struct jpeg_dec *dec)
+{
+	struct jpeg_decompress_struct *ci = &dec->cinfo;
+	uint32_t lines = (uint32_t)(ci->max_v_samp_factor *
+		ci->min_DCT_scaled_size);
+	uint32_t imcu = (ci->output_height + lines - 1) / lines;
+	uint32_t pw[3], step[3];
+	JSAMPROW rows[3][JPEG_DEC_ROWS];
+	JSAMPARRAY planes[3] = { rows[0], rows[1], rows[2] };
+	int r = 0;
+
+	for (int c = 0; c < 3 && r == 0; c++) {
+		jpeg_component_info *comp = &ci->comp_info[c];
+		uint32_t s = (uint32_t)comp->DCT_scaled_size;
+		uint32_t hs = (uint32_t)comp->h_samp_factor;
+		step[c] = (uint32_t)comp->v_samp_factor * s;
+		pw[c] = (comp->width_in_blocks + hs - 1) / hs * hs * s;
+		if (step[c] > JPEG_DEC_ROWS || step[c] > lines) {
+			/* cannot happen with libjpeg's limits (4 x 8) */
+			jpeg_dec_set_reason(dec, -EMEDIUMTYPE,
+				"unsupported JPEG sampling");
+			return -EMEDIUMTYPE;
+		}
+		r = image_reserve(&dec->ycc[c], pw[c], imcu * step[c], 1);
+	}
+	if (r < 0) {
+		jpeg_dec_set_reason(dec, r, "out of memory for %ux%u pixels",
+			ci->output_width, ci->output_height);
+		return r;
+	}
+	for (uint32_t m = 0; ci->output_scanline < ci->output_height; m++) {
+		for (int c = 0; c < 3; c++) {
+			for (uint32_t i = 0; i < step[c]; i++) {
+				rows[c][i] = dec->ycc[c].px +
+					(size_t)(m * step[c] + i) * pw[c];
+			}
+		}
+		if (jpeg_read_raw_data(ci, planes, lines) == 0) {
+			/* only a suspending source returns no rows */
+			jpeg_dec_set_reason(dec, -EBADMSG, "truncated JPEG");
+			return -EBADMSG;
+		}
+	}
+	for (int c = 0; c < 3; c++) {
+		struct image *p = &dec->ycc[c];
+		uint32_t w = ci->comp_info[c].downsampled_width;
+		uint32_t h = ci->comp_info[c].downsampled_height;
+		for (uint32_t y = 1; y < h && w < pw[c]; y++) {
+			memmove(p->px + (size_t)y * w, p->px + (size_t)y * pw[c],
+				w);
+		}
+		p->width = w;
+		p->height = h;
+		p->stride = w;
+	}
+	return 0;
 }
 
 /* Ready the libjpeg object for the next job, keeping its tables. */
@@ -1231,9 +1307,14 @@ static int jpeg_dec_libjpeg(struct jpeg_dec *dec, const uint8_t *src,
 		jpeg_dec_end(dec);
 		return -EMEDIUMTYPE;
 	}
-	jpeg_dec_set_params(ci, denom);
+	/* Y must be the full-size plane: odd files sample chroma above it */
+	dec->planar = dec->want_ycc && ci->jpeg_color_space == JCS_YCbCr &&
+		ci->num_components == 3 &&
+		ci->comp_info[0].h_samp_factor == ci->max_h_samp_factor &&
+		ci->comp_info[0].v_samp_factor == ci->max_v_samp_factor;
+	jpeg_dec_set_params(ci, denom, dec->planar);
 	jpeg_start_decompress(ci);
-	r = jpeg_dec_read_rows(dec);
+	r = dec->planar ? jpeg_dec_read_planes(dec) : jpeg_dec_read_rows(dec);
 	jpeg_dec_end(dec);
 	return r;
 }
@@ -1331,6 +1412,15 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 		const struct thumb_spec *spec, struct image *out,
 		struct decode_info *info, char *err, size_t errlen)
 {
+	return jpeg_dec_run_ycc(dec, data, len, spec, out, NULL, info, err,
+		errlen);
+}
+
+int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
+		const struct thumb_spec *spec, struct image *out,
+		struct image *ycc, struct decode_info *info, char *err,
+		size_t errlen)
+{
 	struct jpeg_scans s;
 	uint32_t need_w, need_h, denom;
 	const uint8_t *src = data;
@@ -1345,6 +1435,8 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	dec->max_memory = spec->limits.max_memory;
 	dec->coef_held = 0;
 	dec->coef_peak = 0;
+	dec->want_ycc = ycc != NULL;
+	dec->planar = false;
 	r = jpeg_dec_check(dec, data, len, &spec->limits, &s);
 	if (r < 0) {
 		goto fail;
@@ -1374,8 +1466,15 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	if (r < 0) {
 		goto fail;
 	}
-	image_swap(out, &dec->img);
+	if (dec->planar) {
+		for (int c = 0; c < 3; c++) {
+			image_swap(&ycc[c], &dec->ycc[c]);
+		}
+	} else {
+		image_swap(out, &dec->img);
+	}
 	*info = (struct decode_info){
+		.planar = dec->planar,
 		.width = s.width,
 		.height = s.height,
 		.orientation = orientation,

@@ -265,6 +265,113 @@ static void test_kinds(void)
 	image_finish(&img);
 }
 
+/* libjpeg's YCbCr -> RGB (jdcolor.c), exact: 16-bit fixed point. */
+static void ycc_to_rgb(int y, int cb, int cr, uint8_t *d)
+{
+	const int32_t half = 1 << 15;
+	int32_t x = cr - 128, z = cb - 128;
+	int v[3] = {
+		y + (int)((91881 * x + half) >> 16),
+		y + (int)((-22554 * z + half - 46802 * x) >> 16),
+		y + (int)((116130 * z + half) >> 16),
+	};
+	for (int i = 0; i < 3; i++) {
+		d[i] = (uint8_t)(v[i] < 0 ? 0 : v[i] > 255 ? 255 : v[i]);
+	}
+}
+
+/*
+ * The planar path: each kind's planes at every scale. Where libjpeg
+ * brought the chroma up to luma size by IDCT (every scaled decode of
+ * these), converting the planes with libjpeg's own formula must give
+ * djpeg's pixels exactly; a full-size decode of subsampled chroma is
+ * compared after a nearest-neighbour upsampling, where djpeg
+ * interpolates. Grey has no planes, and a file whose chroma is sampled
+ * above its luma has no full-size Y: both come out as RGB.
+ */
+static void test_planar(void)
+{
+	struct image img = { 0 }, ycc[3] = { { 0 } }, rgb = { 0 };
+	struct decode_info info;
+	char err[256];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const struct kind *c = &kinds[k];
+		char name[64], ref_name[64], what[80];
+		snprintf(name, sizeof(name), "%s.jpg", c->name);
+		size_t len;
+		uint8_t *d = file(name, &len);
+		for (uint32_t dn = 1; dn <= 8; dn *= 2) {
+			struct thumb_spec spec = spec_box(box_for(dn));
+			snprintf(what, sizeof(what), "%s planar at 1/%u",
+				c->name, dn);
+			int r = jpeg_dec_run_ycc(dec, d, len, &spec, &img, ycc,
+				&info, err, sizeof(err));
+			if (!strcmp(c->name, "podd") ||
+					strstr(c->name, "gray")) {
+				/* no planes, or Y is not the largest: RGB */
+				CHECK(r == 0 && !info.planar);
+				CHECK_INT_EQ(img.channels, 3);
+				continue;
+			}
+			if (r != 0 || !info.planar) {
+				fprintf(stderr, "%s: %d %s, planar %d\n", what,
+					r, err, info.planar);
+				exit(1);
+			}
+			CHECK_INT_EQ(info.scale_denom, dn);
+			snprintf(ref_name, sizeof(ref_name), "%s-%u.ppm",
+				c->name, dn);
+			struct ppm ref = ppm_read(ref_name);
+			CHECK_INT_EQ(ycc[0].width, ref.w);
+			CHECK_INT_EQ(ycc[0].height, ref.h);
+			bool full = true;
+			for (int p = 0; p < 3; p++) {
+				CHECK_INT_EQ(ycc[p].channels, 1);
+				CHECK_INT_EQ(ycc[p].stride, ycc[p].width);
+				CHECK(ycc[p].width >= 1 && ycc[p].height >= 1);
+				full &= ycc[p].width == ref.w &&
+					ycc[p].height == ref.h;
+			}
+			/* 4:2:0 (cjpeg's default) scaled: chroma by IDCT */
+			if (dn > 1 && (!strcmp(c->name, "base") ||
+					!strcmp(c->name, "s420"))) {
+				CHECK(full);
+			}
+			CHECK(image_reserve(&rgb, ref.w, ref.h, 3) == 0);
+			for (uint32_t y = 0; y < ref.h; y++) {
+				for (uint32_t x = 0; x < ref.w; x++) {
+					int v[3];
+					for (int p = 0; p < 3; p++) {
+						const struct image *q = &ycc[p];
+						uint32_t qx = (uint32_t)((uint64_t)x *
+							q->width / ref.w);
+						uint32_t qy = (uint32_t)((uint64_t)y *
+							q->height / ref.h);
+						v[p] = q->px[qy * q->stride + qx];
+					}
+					ycc_to_rgb(v[0], v[1], v[2], rgb.px +
+						y * rgb.stride + 3 * x);
+				}
+			}
+			if (full) {
+				check_same(&rgb, &ref, what);
+			} else if (psnr(&rgb, &ref) < 30.0) {
+				fprintf(stderr, "%s: PSNR %.2f\n", what,
+					psnr(&rgb, &ref));
+				exit(1);
+			}
+			free(ref.px);
+		}
+		free(d);
+	}
+	image_finish(&img);
+	image_finish(&rgb);
+	for (int p = 0; p < 3; p++) {
+		image_finish(&ycc[p]);
+	}
+}
+
 /*
  * CMYK written by libjpeg itself: Adobe-inverted CMYK, plain CMYK with
  * the Adobe marker suppressed, and YCCK (always Adobe). The ink values
@@ -919,8 +1026,10 @@ int main(void)
 	/* every kind in libjpeg's plain layout (all are small), then all the
 	 * tests through the compact store */
 	test_kinds();
+	test_planar();
 	jpeg_dec_set_flat_max(dec, 0);
 	test_kinds();
+	test_planar();
 	test_cmyk();
 	test_orientation();
 	test_kind_errors();
