@@ -212,15 +212,16 @@ static void encode_composite_row(const uint8_t *restrict src,
 	}
 }
 
-static void encode_jpeg_params(struct encoder *enc, const struct image *img,
+static void encode_jpeg_params(struct encoder *enc, uint32_t width,
+		uint32_t height, J_COLOR_SPACE space,
 		const struct thumb_spec *spec)
 {
 	struct jpeg_compress_struct *ci = &enc->cinfo;
 
-	ci->image_width = img->width;
-	ci->image_height = img->height;
+	ci->image_width = width;
+	ci->image_height = height;
 	ci->input_components = 3;
-	ci->in_color_space = JCS_RGB;
+	ci->in_color_space = space;
 	jpeg_set_defaults(ci);
 	encode_jpeg_tables(enc);
 	jpeg_set_quality(ci, (int)spec->quality, TRUE);
@@ -263,7 +264,7 @@ static int encode_jpeg(struct encoder *enc, const struct image *img,
 		return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM :
 			-EIO;
 	}
-	encode_jpeg_params(enc, img, spec);
+	encode_jpeg_params(enc, img->width, img->height, JCS_RGB, spec);
 	jpeg_start_compress(ci, TRUE);
 	while (ci->next_scanline < ci->image_height) {
 		uint32_t y = ci->next_scanline;
@@ -284,6 +285,100 @@ static int encode_jpeg(struct encoder *enc, const struct image *img,
 	}
 	jpeg_finish_compress(ci);
 	return 0;
+}
+
+/*
+ * Planes to libjpeg's raw input: one iMCU row (16 Y rows, 8 of each
+ * chroma plane) per call, copied into row buffers padded to whole blocks
+ * with the edge sample repeated, as libjpeg's own downsampler pads, so
+ * the edge blocks carry no step. Rows past the bottom repeat the last.
+ */
+static void encode_ycc_rows(const struct image *p, uint32_t y, uint32_t n,
+		uint8_t *buf, size_t pw, JSAMPROW *rows)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t sy = y + i < p->height ? y + i : p->height - 1;
+		uint8_t *d = buf + (size_t)i * pw;
+		memcpy(d, p->px + (size_t)sy * p->stride, p->width);
+		memset(d + p->width, d[p->width - 1], pw - p->width);
+		rows[i] = d;
+	}
+}
+
+static int encode_jpeg_ycc(struct encoder *enc, const struct image *ycc,
+		const struct thumb_spec *spec, char *err, size_t errlen)
+{
+	struct jpeg_compress_struct *ci = &enc->cinfo;
+	JSAMPROW rows[3][2 * DCTSIZE];
+	JSAMPARRAY planes[3] = { rows[0], rows[1], rows[2] };
+	size_t pw[3], off[3], need = 0;
+	uint32_t w = ycc[0].width, h = ycc[0].height;
+
+	for (int c = 0; c < 3; c++) {
+		uint32_t cw = c ? (w + 1) / 2 : w, ch = c ? (h + 1) / 2 : h;
+		if (ycc[c].channels != 1 || ycc[c].width != cw ||
+				ycc[c].height != ch) {
+			errtext_set(err, errlen, "cannot encode planes of "
+				"%ux%u, %ux%u and %ux%u as 4:2:0", ycc[0].width,
+				ycc[0].height, ycc[1].width, ycc[1].height,
+				ycc[2].width, ycc[2].height);
+			return -EINVAL;
+		}
+		pw[c] = ((size_t)cw + 2 * DCTSIZE - 1) / (2 * DCTSIZE) *
+			(2 * DCTSIZE);
+		off[c] = need;
+		need += pw[c] * (c ? DCTSIZE : 2 * DCTSIZE);
+	}
+	if (encode_grow(&enc->buf, &enc->cap, (size_t)w * h / 2 + 4096) < 0 ||
+			encode_grow(&enc->rows, &enc->rows_cap, need) < 0) {
+		errtext_set(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (setjmp(enc->jerr.jmp)) {
+		jpeg_abort_compress(ci);
+		errtext_set(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
+		return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM :
+			-EIO;
+	}
+	encode_jpeg_params(enc, w, h, JCS_YCbCr, spec);
+	ci->raw_data_in = TRUE;
+	jpeg_start_compress(ci, TRUE);
+	for (uint32_t y = 0; y < h; y += 2 * DCTSIZE) {
+		for (int c = 0; c < 3; c++) {
+			encode_ycc_rows(&ycc[c], c ? y / 2 : y,
+				c ? DCTSIZE : 2 * DCTSIZE, enc->rows + off[c],
+				pw[c], rows[c]);
+		}
+		jpeg_write_raw_data(ci, planes, 2 * DCTSIZE);
+	}
+	jpeg_finish_compress(ci);
+	return 0;
+}
+
+int encoder_run_ycc(struct encoder *enc, const struct image *ycc,
+		const struct thumb_spec *spec, const uint8_t **out,
+		size_t *out_len, char *err, size_t errlen)
+{
+	int r;
+
+	if (ycc[0].width == 0 || ycc[0].height == 0 ||
+			ycc[0].width > JPEG_MAX_DIMENSION ||
+			ycc[0].height > JPEG_MAX_DIMENSION) {
+		errtext_set(err, errlen, "cannot encode %ux%u as JPEG "
+			"(limit %u)", ycc[0].width, ycc[0].height,
+			(unsigned)JPEG_MAX_DIMENSION);
+		return -EINVAL;
+	}
+	if (spec->quality < 1 || spec->quality > 100) {
+		errtext_set(err, errlen, "quality %u is not 1-100", spec->quality);
+		return -EINVAL;
+	}
+	r = encode_jpeg_ycc(enc, ycc, spec, err, errlen);
+	if (r == 0) {
+		*out = enc->buf;
+		*out_len = enc->len;
+	}
+	return r;
 }
 
 static const char *encode_webp_reason(WebPEncodingError e)

@@ -304,6 +304,115 @@ static void test_refused(struct encoder *enc)
 	image_finish(&img);
 }
 
+/* RGB to full-size Y, Cb, Cr planes (JFIF), then chroma 2x2 averaged. */
+static void to_planes(const struct image *rgb, struct image *ycc)
+{
+	uint32_t w = rgb->width, h = rgb->height;
+	uint32_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+
+	CHECK_INT_EQ(image_reserve(&ycc[0], w, h, 1), 0);
+	CHECK_INT_EQ(image_reserve(&ycc[1], cw, ch, 1), 0);
+	CHECK_INT_EQ(image_reserve(&ycc[2], cw, ch, 1), 0);
+	for (uint32_t y = 0; y < ch; y++) {
+		for (uint32_t x = 0; x < cw; x++) {
+			double cb = 0, cr = 0;
+			int n = 0;
+			for (uint32_t dy = 0; dy < 2 && 2 * y + dy < h; dy++) {
+				for (uint32_t dx = 0; dx < 2 && 2 * x + dx < w;
+						dx++) {
+					const uint8_t *p = rgb->px + (2 * y + dy) *
+						rgb->stride + (2 * x + dx) * 3;
+					cb += 128 - 0.168736 * p[0] -
+						0.331264 * p[1] + 0.5 * p[2];
+					cr += 128 + 0.5 * p[0] - 0.418688 * p[1] -
+						0.081312 * p[2];
+					n++;
+				}
+			}
+			ycc[1].px[y * ycc[1].stride + x] = (uint8_t)lround(cb / n);
+			ycc[2].px[y * ycc[2].stride + x] = (uint8_t)lround(cr / n);
+		}
+	}
+	for (uint32_t y = 0; y < h; y++) {
+		for (uint32_t x = 0; x < w; x++) {
+			const uint8_t *p = rgb->px + y * rgb->stride + x * 3;
+			ycc[0].px[y * ycc[0].stride + x] = (uint8_t)lround(
+				0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]);
+		}
+	}
+}
+
+/*
+ * Planes straight to a 4:2:0 JPEG: the same picture as test_jpeg() comes
+ * back through djpeg as well as the RGB path's, at sizes that are and
+ * are not whole MCUs (odd sizes pad the edge blocks by repetition, so
+ * no dark fringe); planes of the wrong sizes are refused.
+ */
+static void test_jpeg_ycc(struct encoder *enc)
+{
+	static const uint32_t sizes[][2] = {
+		{ 320, 200 }, { 257, 161 }, { 33, 17 }, { 1, 1 }, { 2, 3 },
+	};
+	struct thumb_spec spec;
+	struct image img = { 0 }, back = { 0 }, ycc[3] = { { 0 } };
+	const uint8_t *out = NULL;
+	size_t len = 0;
+	uint8_t samp[3];
+	char err[256];
+
+	spec_init_default(&spec);
+	spec.quality = 90;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t w = sizes[i][0], h = sizes[i][1];
+		make_picture(&img, w > 1 ? w : 2, h > 1 ? h : 2, 3);
+		img.width = w;
+		img.height = h;
+		to_planes(&img, ycc);
+		for (int prog = 0; prog < 2; prog++) {
+			spec.progressive = prog;
+			CHECK_INT_EQ(encoder_run_ycc(enc, ycc, &spec, &out, &len,
+				err, sizeof(err)), 0);
+			CHECK_INT_EQ(jpeg_sof(out, len, samp),
+				prog ? 0xc2 : 0xc0);
+			CHECK(samp[0] == 0x22 && samp[1] == 0x11 &&
+				samp[2] == 0x11);
+			save("ycc.jpg", out, len);
+			TL_SH_OK("djpeg -pnm -outfile ycc.ppm ycc.jpg");
+			pnm_read(tl_path("ycc.ppm"), &back);
+			CHECK_INT_EQ(back.width, w);
+			CHECK_INT_EQ(back.height, h);
+			double p = psnr(&img, &back);
+			if (w * h > 100 && p <= 36.0) {
+				fprintf(stderr, "planes %ux%u: PSNR %.2f\n", w,
+					h, p);
+				exit(1);
+			}
+		}
+	}
+	spec.progressive = false;
+	/* chroma of the wrong size, or a plane of three channels */
+	ycc[1].width--;
+	out = NULL;
+	CHECK_INT_EQ(encoder_run_ycc(enc, ycc, &spec, &out, &len, err,
+		sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "as 4:2:0");
+	CHECK(out == NULL);
+	ycc[1].width++;
+	ycc[2].channels = 3;
+	CHECK_INT_EQ(encoder_run_ycc(enc, ycc, &spec, &out, &len, err,
+		sizeof(err)), -EINVAL);
+	ycc[2].channels = 1;
+	spec.quality = 0;
+	CHECK_INT_EQ(encoder_run_ycc(enc, ycc, &spec, &out, &len, err,
+		sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "quality 0");
+	image_finish(&img);
+	image_finish(&back);
+	for (int c = 0; c < 3; c++) {
+		image_finish(&ycc[c]);
+	}
+}
+
 int main(void)
 {
 	if (!tl_have("djpeg") || !tl_have("dwebp") || !tl_have("exiftool") ||
@@ -313,6 +422,7 @@ int main(void)
 	struct encoder *enc = encoder_create();
 	CHECK(enc != NULL);
 	test_jpeg(enc);
+	test_jpeg_ycc(enc);
 	test_jpeg_alpha(enc);
 	test_webp(enc);
 	test_buffer_reuse(enc);
