@@ -249,12 +249,16 @@ static void test_orientation(void)
 			TL_SH_OK("convert in/o6.jpg -auto-orient -depth 8 check.ppm && "
 				"test \"$(identify -format %%w check.ppm)\" = 120");
 		}
+		/* JPEG alone: a JPEG input takes the planar path */
+		for (int planar = 0; planar < 2; planar++)
 		for (int webp = 0; webp < 2; webp++) {
 			char rel[32], out[32];
+			spec.formats = planar ? THUMB_FORMAT_JPEG :
+				THUMB_FORMAT_JPEG | THUMB_FORMAT_WEBP;
 			snprintf(rel, sizeof(rel), "o%d.%s", n, webp ? "webp" : "jpg");
 			run_ok(rel, &spec, &res);
 			CHECK_INT_EQ(res.src_width, n >= 5 ? 80 : 120);
-			for (int f = 0; f < 2; f++) {
+			for (int f = 0; f < 2 - planar; f++) {
 				const char *ext = f ? "webp" : "jpg";
 				snprintf(out, sizeof(out), "o%d_256.%s", n, ext);
 				check_upright(out, 120, 80);
