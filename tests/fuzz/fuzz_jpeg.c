@@ -1,5 +1,6 @@
 /* JPEG decode with thumbnailing: decode at reduced scale, orient, resize to
- * two sizes and encode, exactly as a job does, minus the file system. */
+ * two sizes and encode, exactly as a job does, minus the file system;
+ * through RGB or, for even-length inputs, as planes. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -15,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct jpeg_dec *dec;
 	static struct resizer *rs;
 	static struct encoder *enc;
-	static struct image img, up, out;
+	static struct image img, up, out, ycc[3], yout[3];
 	struct thumb_spec spec;
 	struct decode_info info;
 	char err[256];
@@ -35,8 +36,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* keep the fuzzer fast and inside its memory budget */
 	spec.limits.max_pixels = 16u << 20;
 	spec.limits.max_memory = 128u << 20;
-	if (jpeg_dec_run(dec, data, size, &spec, &img, &info, err,
-			sizeof(err)) < 0) {
+	/* inputs of even length may take the planar path, odd ones RGB */
+	if (jpeg_dec_run_ycc(dec, data, size, &spec, &img,
+			size % 2 ? NULL : ycc, &info, err, sizeof(err)) < 0) {
+		return 0;
+	}
+	if (info.planar) {
+		/* the planar path: Y and 4:2:0 chroma, encoded raw */
+		for (uint32_t i = 0; i < spec.n_sizes; i++) {
+			uint32_t w, h;
+			const uint8_t *bytes;
+			size_t len;
+			geometry_fit(ycc[0].width, ycc[0].height, spec.sizes[i],
+				THUMB_FIT_CONTAIN, &w, &h);
+			if (resizer_run(rs, &ycc[0], &yout[0], w, h) < 0 ||
+					resizer_run_chroma(rs, &ycc[1], &yout[1],
+						w, h) < 0 ||
+					resizer_run_chroma(rs, &ycc[2], &yout[2],
+						w, h) < 0) {
+				return 0;
+			}
+			encoder_run_ycc(enc, yout, &spec, &bytes, &len, err,
+				sizeof(err));
+		}
 		return 0;
 	}
 	const struct image *src = &img;
