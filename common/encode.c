@@ -223,6 +223,7 @@ static void encode_jpeg_params(struct encoder *enc, uint32_t width,
 	ci->input_components = 3;
 	ci->in_color_space = space;
 	jpeg_set_defaults(ci);
+	ci->raw_data_in = FALSE; /* encode_jpeg_ycc() sets it per job */
 	encode_jpeg_tables(enc);
 	jpeg_set_quality(ci, (int)spec->quality, TRUE);
 	/* 4:2:0 whatever the library default: half the chroma data */

@@ -1194,10 +1194,10 @@ static void jpeg_dec_set_params(struct jpeg_decompress_struct *ci,
 	ci->do_block_smoothing = FALSE;
 	ci->out_color_space = ci->jpeg_color_space == JCS_CMYK ||
 		ci->jpeg_color_space == JCS_YCCK ? JCS_CMYK : JCS_RGB;
+	/* planar: the IDCT's output as it is, no upsampling or conversion */
+	ci->raw_data_out = planar;
 	if (planar) {
-		/* the IDCT's output as it is: no upsampling, no conversion */
 		ci->out_color_space = JCS_YCbCr;
-		ci->raw_data_out = TRUE;
 	}
 }
 
