@@ -245,6 +245,14 @@ static void encode_jpeg_params(struct encoder *enc, uint32_t width,
 	}
 }
 
+/* After a libjpeg error unwound to a setjmp: abort, say why, classify. */
+static int encode_jpeg_failed(struct encoder *enc, char *err, size_t errlen)
+{
+	jpeg_abort_compress(&enc->cinfo);
+	errtext_set(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
+	return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM : -EIO;
+}
+
 static int encode_jpeg(struct encoder *enc, const struct image *img,
 		const struct thumb_spec *spec, char *err, size_t errlen)
 {
@@ -260,10 +268,7 @@ static int encode_jpeg(struct encoder *enc, const struct image *img,
 		return -ENOMEM;
 	}
 	if (setjmp(enc->jerr.jmp)) {
-		jpeg_abort_compress(ci);
-		errtext_set(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
-		return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM :
-			-EIO;
+		return encode_jpeg_failed(enc, err, errlen);
 	}
 	encode_jpeg_params(enc, img->width, img->height, JCS_RGB, spec);
 	jpeg_start_compress(ci, TRUE);
@@ -336,10 +341,7 @@ static int encode_jpeg_ycc(struct encoder *enc, const struct image *ycc,
 		return -ENOMEM;
 	}
 	if (setjmp(enc->jerr.jmp)) {
-		jpeg_abort_compress(ci);
-		errtext_set(err, errlen, "JPEG encoder: %s", enc->jerr.msg);
-		return enc->jerr.pub.msg_code == JERR_OUT_OF_MEMORY ? -ENOMEM :
-			-EIO;
+		return encode_jpeg_failed(enc, err, errlen);
 	}
 	encode_jpeg_params(enc, w, h, JCS_YCbCr, spec);
 	ci->raw_data_in = TRUE;
@@ -356,23 +358,35 @@ static int encode_jpeg_ycc(struct encoder *enc, const struct image *ycc,
 	return 0;
 }
 
-int encoder_run_ycc(struct encoder *enc, const struct image *ycc,
-		const struct thumb_spec *spec, const uint8_t **out,
-		size_t *out_len, char *err, size_t errlen)
+/* What every encode refuses: sizes past the format's limit, bad quality. */
+static int encode_check(const struct image *img, enum thumb_format format,
+		const struct thumb_spec *spec, char *err, size_t errlen)
 {
-	int r;
+	uint32_t max_side = format == THUMB_FORMAT_WEBP ? WEBP_MAX_DIMENSION :
+		JPEG_MAX_DIMENSION;
 
-	if (ycc[0].width == 0 || ycc[0].height == 0 ||
-			ycc[0].width > JPEG_MAX_DIMENSION ||
-			ycc[0].height > JPEG_MAX_DIMENSION) {
-		errtext_set(err, errlen, "cannot encode %ux%u as JPEG "
-			"(limit %u)", ycc[0].width, ycc[0].height,
-			(unsigned)JPEG_MAX_DIMENSION);
+	if (img->width == 0 || img->height == 0 || img->width > max_side ||
+			img->height > max_side) {
+		errtext_set(err, errlen, "cannot encode %ux%u as %s (limit %u)",
+			img->width, img->height,
+			format == THUMB_FORMAT_WEBP ? "WebP" : "JPEG", max_side);
 		return -EINVAL;
 	}
 	if (spec->quality < 1 || spec->quality > 100) {
 		errtext_set(err, errlen, "quality %u is not 1-100", spec->quality);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+int encoder_run_ycc(struct encoder *enc, const struct image *ycc,
+		const struct thumb_spec *spec, const uint8_t **out,
+		size_t *out_len, char *err, size_t errlen)
+{
+	int r = encode_check(&ycc[0], THUMB_FORMAT_JPEG, spec, err, errlen);
+
+	if (r < 0) {
+		return r;
 	}
 	r = encode_jpeg_ycc(enc, ycc, spec, err, errlen);
 	if (r == 0) {
@@ -457,18 +471,9 @@ int encoder_run(struct encoder *enc, const struct image *img,
 		errtext_set(err, errlen, "cannot encode %u channels", img->channels);
 		return -EINVAL;
 	}
-	uint32_t max_side = format == THUMB_FORMAT_WEBP ? WEBP_MAX_DIMENSION :
-		JPEG_MAX_DIMENSION;
-	if (img->width == 0 || img->height == 0 || img->width > max_side ||
-			img->height > max_side) {
-		errtext_set(err, errlen, "cannot encode %ux%u as %s (limit %u)",
-			img->width, img->height,
-			format == THUMB_FORMAT_WEBP ? "WebP" : "JPEG", max_side);
-		return -EINVAL;
-	}
-	if (spec->quality < 1 || spec->quality > 100) {
-		errtext_set(err, errlen, "quality %u is not 1-100", spec->quality);
-		return -EINVAL;
+	r = encode_check(img, format, spec, err, errlen);
+	if (r < 0) {
+		return r;
 	}
 	if (format == THUMB_FORMAT_JPEG) {
 		r = encode_jpeg(enc, img, spec, err, errlen);

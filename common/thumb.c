@@ -26,14 +26,14 @@ struct thumb_ctx {
 	struct jpeg_dec *jpeg;
 	struct encoder *enc;
 	struct resizer *rs;
-	struct image decoded;
-	struct image oriented;
-	struct image fit[THUMB_MAX_SIZES]; /* each size before any crop */
+	/*
+	 * The image as decoded, upright, and each size before any crop: RGB
+	 * or RGBA in [0], or on the planar path Y, Cb and Cr in [0..2].
+	 */
+	struct image decoded[3];
+	struct image oriented[3];
+	struct image fit[THUMB_MAX_SIZES][3];
 	struct image crop;
-	/* the planar path: Y, Cb, Cr as decoded, upright, and per size */
-	struct image ycc[3];
-	struct image ycc_oriented[3];
-	struct image ycc_fit[THUMB_MAX_SIZES][3];
 };
 
 /* The state of one job while it runs. */
@@ -106,13 +106,10 @@ void thumb_ctx_destroy(struct thumb_ctx *ctx)
 	jpeg_dec_destroy(ctx->jpeg);
 	encoder_destroy(ctx->enc);
 	resizer_destroy(ctx->rs);
-	image_finish(&ctx->decoded);
-	image_finish(&ctx->oriented);
-	thumb_images_finish(ctx->fit, THUMB_MAX_SIZES);
+	thumb_images_finish(ctx->decoded, 3);
+	thumb_images_finish(ctx->oriented, 3);
+	thumb_images_finish(&ctx->fit[0][0], THUMB_MAX_SIZES * 3);
 	image_finish(&ctx->crop);
-	thumb_images_finish(ctx->ycc, 3);
-	thumb_images_finish(ctx->ycc_oriented, 3);
-	thumb_images_finish(&ctx->ycc_fit[0][0], THUMB_MAX_SIZES * 3);
 	free(ctx);
 }
 
@@ -166,11 +163,11 @@ static int thumb_decode(struct thumb_run *run, struct decode_info *info)
 	switch (f) {
 	case SNIFF_JPEG:
 		r = jpeg_dec_run_ycc(ctx->jpeg, ctx->in.data, ctx->in.len,
-			spec, &ctx->decoded, thumb_planar(spec) ? ctx->ycc :
+			spec, ctx->decoded, thumb_planar(spec) ? ctx->decoded :
 			NULL, info, res->error, sizeof(res->error));
 		break;
 	case SNIFF_WEBP:
-		r = webp_decode(ctx->in.data, ctx->in.len, spec, &ctx->decoded,
+		r = webp_decode(ctx->in.data, ctx->in.len, spec, ctx->decoded,
 			info, res->error, sizeof(res->error));
 		break;
 	case SNIFF_UNKNOWN:
@@ -263,8 +260,12 @@ static int thumb_write(struct thumb_run *run, struct thumb_size box,
 	return 0;
 }
 
+/*
+ * @img in each format the spec asks for, written out. Planar: @img is Y,
+ * Cb and Cr, and JPEG the only format (see thumb_planar()).
+ */
 static int thumb_encode_all(struct thumb_run *run, const struct image *img,
-		struct thumb_size box)
+		bool planar, struct thumb_size box)
 {
 	static const enum thumb_format formats[] = {
 		THUMB_FORMAT_JPEG, THUMB_FORMAT_WEBP,
@@ -279,8 +280,12 @@ static int thumb_encode_all(struct thumb_run *run, const struct image *img,
 		if (!(run->job->spec->formats & formats[i])) {
 			continue;
 		}
-		r = encoder_run(run->ctx->enc, img, formats[i], run->job->spec,
-			&data, &len, res->error, sizeof(res->error));
+		r = planar ? encoder_run_ycc(run->ctx->enc, img,
+				run->job->spec, &data, &len, res->error,
+				sizeof(res->error)) :
+			encoder_run(run->ctx->enc, img, formats[i],
+				run->job->spec, &data, &len, res->error,
+				sizeof(res->error));
 		t1 = thumb_now();
 		res->encode_ns += t1 - t0;
 		if (r < 0) {
@@ -297,14 +302,19 @@ static int thumb_encode_all(struct thumb_run *run, const struct image *img,
 	return 0;
 }
 
-/* One size: resize from the best source, crop for cover, encode, write. */
+/*
+ * One size: resize from the best source, crop for cover, encode, write.
+ * Planar, Y goes to (fw x fh) and chroma to its 4:2:0 size, always into
+ * the slot, since the encoder takes the three planes together.
+ */
 static int thumb_one_size(struct thumb_run *run, const struct image *base,
-		uint32_t idx, uint32_t slot)
+		bool planar, uint32_t idx, uint32_t slot)
 {
 	struct thumb_ctx *ctx = run->ctx;
 	const struct thumb_spec *spec = run->job->spec;
 	struct thumb_size box = spec->sizes[idx];
 	enum thumb_fit fit = (enum thumb_fit)spec->fit;
+	struct image *dst = ctx->fit[slot];
 	const struct image *cur, *src;
 	uint32_t fw, fh, tw, th;
 	uint64_t t0 = thumb_now();
@@ -319,9 +329,13 @@ static int thumb_one_size(struct thumb_run *run, const struct image *base,
 	}
 	src = thumb_source(run, base, fw, fh);
 	cur = src;
-	if (src->width != fw || src->height != fh) {
-		r = resizer_run(ctx->rs, src, &ctx->fit[slot], fw, fh);
-		cur = &ctx->fit[slot];
+	if (planar || src->width != fw || src->height != fh) {
+		r = resizer_run(ctx->rs, src, dst, fw, fh);
+		for (int c = 1; planar && c < 3 && r == 0; c++) {
+			r = resizer_run_chroma(ctx->rs, &src[c], &dst[c], fw,
+				fh);
+		}
+		cur = dst;
 	}
 	if (r == 0) {
 		run->done[run->n_done++] = cur;
@@ -335,124 +349,37 @@ static int thumb_one_size(struct thumb_run *run, const struct image *base,
 		return thumb_fail(run->res, THUMB_FAULT_INTERNAL, r,
 			"out of memory resizing to %ux%u", fw, fh);
 	}
-	return thumb_encode_all(run, cur, box);
-}
-
-/*
- * One size on the planar path: Y to (fw x fh), chroma to half that
- * (rounded up), from the smallest earlier result that covers it, then
- * a 4:2:0 JPEG.
- */
-static int thumb_one_size_ycc(struct thumb_run *run, const struct image *base,
-		uint32_t idx, uint32_t slot)
-{
-	struct thumb_ctx *ctx = run->ctx;
-	struct thumb_result *res = run->res;
-	const struct thumb_spec *spec = run->job->spec;
-	struct thumb_size box = spec->sizes[idx];
-	const struct image *src = base;
-	struct image *dst = ctx->ycc_fit[slot];
-	uint32_t fw, fh;
-	uint64_t t0 = thumb_now(), t1;
-	const uint8_t *data;
-	size_t len;
-	int r = 0;
-
-	geometry_fit(run->ow, run->oh, box, THUMB_FIT_CONTAIN, &fw, &fh);
-	if (fw > base[0].width || fh > base[0].height) {
-		/* the decode came out smaller than planned: never upscale it */
-		geometry_fit(base[0].width, base[0].height, box,
-			THUMB_FIT_CONTAIN, &fw, &fh);
-	}
-	for (uint32_t i = run->n_done; i-- > 0;) {
-		if (run->done[i]->width >= fw && run->done[i]->height >= fh) {
-			src = run->done[i];
-			break;
-		}
-	}
-	r = resizer_run(ctx->rs, &src[0], &dst[0], fw, fh);
-	for (int c = 1; c < 3 && r == 0; c++) {
-		r = resizer_run_chroma(ctx->rs, &src[c], &dst[c], fw, fh);
-	}
-	run->done[run->n_done++] = dst;
-	t1 = thumb_now();
-	res->resize_ns += t1 - t0;
-	if (r < 0) {
-		return thumb_fail(res, THUMB_FAULT_INTERNAL, r,
-			"out of memory resizing to %ux%u", fw, fh);
-	}
-	r = encoder_run_ycc(ctx->enc, dst, spec, &data, &len, res->error,
-		sizeof(res->error));
-	res->encode_ns += thumb_now() - t1;
-	if (r < 0) {
-		return thumb_fail(res, r == -EINVAL ? THUMB_FAULT_INPUT :
-			THUMB_FAULT_INTERNAL, r, NULL);
-	}
-	t1 = thumb_now();
-	r = thumb_write(run, box, THUMB_FORMAT_JPEG, data, len);
-	res->write_ns += thumb_now() - t1;
-	return r;
-}
-
-static int thumb_outputs_ycc(struct thumb_run *run,
-		const struct decode_info *info)
-{
-	struct thumb_ctx *ctx = run->ctx;
-	const struct thumb_spec *spec = run->job->spec;
-	const struct image *base = ctx->ycc;
-	uint32_t order[THUMB_MAX_SIZES];
-	uint64_t t0 = thumb_now();
-	int r = 1;
-
-	for (int c = 0; c < 3 && r >= 0; c++) {
-		r = orient_apply(&ctx->ycc[c], info->orientation,
-			&ctx->ycc_oriented[c]);
-	}
-	run->res->resize_ns += thumb_now() - t0;
-	if (r < 0) {
-		return thumb_fail(run->res, THUMB_FAULT_INTERNAL, r,
-			"out of memory orienting the image");
-	}
-	if (r == 0) {
-		base = ctx->ycc_oriented;
-	}
-	bool transposed = info->orientation >= 5 && info->orientation <= 8;
-	run->ow = transposed ? info->height : info->width;
-	run->oh = transposed ? info->width : info->height;
-	thumb_order(spec, order);
-	for (uint32_t k = 0; k < spec->n_sizes; k++) {
-		r = thumb_one_size_ycc(run, base, order[k], k);
-		if (r < 0) {
-			return r;
-		}
-	}
-	return 0;
+	return thumb_encode_all(run, cur, planar, box);
 }
 
 static int thumb_outputs(struct thumb_run *run, const struct decode_info *info)
 {
 	struct thumb_ctx *ctx = run->ctx;
 	const struct thumb_spec *spec = run->job->spec;
-	const struct image *base = &ctx->decoded;
+	const struct image *base = ctx->decoded;
 	uint32_t order[THUMB_MAX_SIZES];
+	uint32_t planes = info->planar ? 3 : 1;
 	uint64_t t0 = thumb_now();
-	int r;
+	int r = 1;
 
-	r = orient_apply(&ctx->decoded, info->orientation, &ctx->oriented);
+	for (uint32_t c = 0; c < planes && r >= 0; c++) {
+		r = orient_apply(&ctx->decoded[c], info->orientation,
+			&ctx->oriented[c]);
+	}
 	run->res->resize_ns += thumb_now() - t0;
 	if (r < 0) {
 		return thumb_fail(run->res, THUMB_FAULT_INTERNAL, r,
 			"out of memory orienting the image");
 	}
 	if (r == 0) {
-		base = &ctx->oriented;
+		base = ctx->oriented;
 	}
 	bool transposed = info->orientation >= 5 && info->orientation <= 8;
 	run->ow = transposed ? info->height : info->width;
 	run->oh = transposed ? info->width : info->height;
 	thumb_order(spec, order);
 	for (uint32_t k = 0; k < spec->n_sizes; k++) {
-		r = thumb_one_size(run, base, order[k], k);
+		r = thumb_one_size(run, base, info->planar, order[k], k);
 		if (r < 0) {
 			return r;
 		}
@@ -494,8 +421,7 @@ int thumb_render(struct thumb_ctx *ctx, const struct thumb_job *job,
 	}
 	res->src_width = info.width;
 	res->src_height = info.height;
-	r = info.planar ? thumb_outputs_ycc(&run, &info) :
-		thumb_outputs(&run, &info);
+	r = thumb_outputs(&run, &info);
 	if (run.outfd >= 0) {
 		close(run.outfd);
 	}
