@@ -1445,6 +1445,12 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	orientation = s.exif ? exif_orientation(s.exif, s.exif_len) : 1;
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);
 	denom = geometry_jpeg_denom(s.width, s.height, need_w, need_h);
+	if (spec->detail == THUMB_DETAIL_FINE) {
+		/* leave the filter a factor of two (see enum thumb_detail) */
+		uint32_t fine = geometry_jpeg_denom(s.width, s.height,
+			2 * need_w, 2 * need_h);
+		denom = fine < denom ? fine : denom;
+	}
 	dc_only = s.progressive && denom == 8;
 	dec->dc_only = dc_only;
 	if (dc_only) {

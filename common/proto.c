@@ -191,7 +191,8 @@ static bool proto_spec_ok(const struct thumb_spec *s)
 	if (s->formats == 0 || (s->formats & ~all) != 0) {
 		return false;
 	}
-	if (s->quality < 1 || s->quality > 100 || s->fit > THUMB_FIT_COVER) {
+	if (s->quality < 1 || s->quality > 100 || s->fit > THUMB_FIT_COVER ||
+			s->detail > THUMB_DETAIL_FINE) {
 		return false;
 	}
 	size_t n = strnlen(s->name, sizeof(s->name));
@@ -208,6 +209,7 @@ static void proto_put_spec(struct proto_out *o, const struct thumb_spec *s)
 	proto_put_u32(o, s->formats);
 	proto_put_u32(o, s->quality);
 	proto_put_u32(o, s->fit);
+	proto_put_u32(o, s->detail);
 	proto_put_u32(o, s->progressive);
 	proto_put_u32(o, s->webp_lossless);
 	proto_put_u32(o, s->durable);
@@ -233,6 +235,7 @@ static void proto_get_spec(struct proto_in *in, struct thumb_spec *s)
 	s->formats = proto_get_u32(in);
 	s->quality = proto_get_u32(in);
 	s->fit = proto_get_u32(in);
+	s->detail = proto_get_u32(in);
 	s->progressive = proto_get_bool(in);
 	s->webp_lossless = proto_get_bool(in);
 	s->durable = proto_get_bool(in);

@@ -78,6 +78,9 @@ int spec_validate(const struct thumb_spec *spec, const char **why)
 		r = "quality must be 1-100";
 	} else if (spec->fit != THUMB_FIT_CONTAIN && spec->fit != THUMB_FIT_COVER) {
 		r = "fit must be contain or cover";
+	} else if (spec->detail != THUMB_DETAIL_FAST &&
+			spec->detail != THUMB_DETAIL_FINE) {
+		r = "detail must be fast or fine";
 	} else if (memchr(spec->name, '\0', sizeof(spec->name)) == NULL) {
 		r = "the name template is too long";
 	} else if (spec->limits.max_pixels == 0 ||

@@ -23,6 +23,17 @@ enum thumb_fit {
 	THUMB_FIT_COVER = 1,   /* fill the box, centre-crop the overflow */
 };
 
+/*
+ * How far a JPEG may be shrunk while it is decoded (DCT scaling), before
+ * the Lanczos filter does the rest. FAST takes the smallest scale that still
+ * covers the box; FINE keeps at least twice the box, as vips and Pillow do,
+ * so a photo 8-16x the box is filtered from 1/4 rather than 1/8 scale.
+ */
+enum thumb_detail {
+	THUMB_DETAIL_FAST = 0,
+	THUMB_DETAIL_FINE = 1,
+};
+
 /* A bounding box. A square box written "256" has width == height. */
 struct thumb_size {
 	uint32_t width;
@@ -42,6 +53,7 @@ struct thumb_spec {
 	uint32_t formats;       /* enum thumb_format bits, at least one */
 	uint32_t quality;       /* 1-100 */
 	uint32_t fit;           /* enum thumb_fit */
+	uint32_t detail;        /* enum thumb_detail */
 	bool progressive;       /* progressive JPEG output */
 	bool webp_lossless;
 	bool durable;           /* fsync each output before rename */

@@ -50,6 +50,7 @@ enum key_kind {
 	KEY_SIZES,
 	KEY_FORMATS,
 	KEY_FIT,
+	KEY_DETAIL,
 	KEY_TEMPLATE,
 	KEY_GLOBS,
 	KEY_ON_SUCCESS,
@@ -125,6 +126,8 @@ static const struct key_def config_keys[] = {
 		"an integer 1-100"),
 	WKEY("fit", KEY_FIT, spec.fit, spec.fit, 0, 0,
 		"contain or cover"),
+	WKEY("detail", KEY_DETAIL, spec.detail, spec.detail, 0, 0,
+		"fast or fine"),
 	WKEY("progressive", KEY_BOOL, spec.progressive, spec.progressive, 0, 1,
 		"yes or no"),
 	WKEY("lossless", KEY_BOOL, spec.webp_lossless, spec.webp_lossless, 0, 1,
@@ -700,6 +703,16 @@ static int key_parse(const struct key_def *def, const char *s,
 			v->num = THUMB_FIT_CONTAIN;
 		} else if (strcasecmp(s, "cover") == 0) {
 			v->num = THUMB_FIT_COVER;
+		} else {
+			r = -EINVAL;
+		}
+		break;
+	case KEY_DETAIL:
+		r = 0;
+		if (strcasecmp(s, "fast") == 0) {
+			v->num = THUMB_DETAIL_FAST;
+		} else if (strcasecmp(s, "fine") == 0) {
+			v->num = THUMB_DETAIL_FINE;
 		} else {
 			r = -EINVAL;
 		}
@@ -1894,6 +1907,9 @@ static bool dump_value(const struct key_def *def, const void *base,
 		break;
 	case KEY_FIT:
 		snprintf(buf, cap, "%s", n == THUMB_FIT_COVER ? "cover" : "contain");
+		break;
+	case KEY_DETAIL:
+		snprintf(buf, cap, "%s", n == THUMB_DETAIL_FINE ? "fine" : "fast");
 		break;
 	case KEY_PATH:
 	case KEY_OPT_PATH: {

@@ -16,6 +16,7 @@
 enum {
 	OPT_FORMAT = 256,
 	OPT_FIT,
+	OPT_DETAIL,
 	OPT_ONCE,
 	OPT_STATS_INTERVAL,
 	OPT_QUIET,
@@ -30,6 +31,7 @@ static const struct option main_long[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "quality", required_argument, NULL, 'q' },
 	{ "fit", required_argument, NULL, OPT_FIT },
+	{ "detail", required_argument, NULL, OPT_DETAIL },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
@@ -57,6 +59,8 @@ static void main_usage(FILE *f)
 "  -q, --quality Q          encoder quality 1-100 (default 85); note: -q is\n"
 "                           quality, as in thumbd render; --quiet is quiet\n"
 "      --fit contain|cover  fit inside the box, or fill it and crop\n"
+"      --detail fast|fine   JPEG: decode down to the box (fast, default) or\n"
+"                           keep twice the box for a sharper filter (fine)\n"
 "  -w, --workers N          worker processes (default: one per online CPU)\n"
 "      --once               process what is missing or out of date, then exit\n"
 "                           (status 0 if all succeeded, 1 if any failed)\n"
@@ -64,8 +68,8 @@ static void main_usage(FILE *f)
 "  -v, --verbose            log debug messages\n"
 "      --quiet              log warnings and errors only\n"
 "  -c, --config FILE        read FILE (see thumbd.conf(5)); options given here\n"
-"                           override it: -s, --format, -q and --fit apply to\n"
-"                           every watch. With neither -c nor -i, the\n"
+"                           override it: -s, --format, -q, --fit and\n"
+"                           --detail apply to every watch. With neither -c nor -i, the\n"
 "                           installed " CONFIG_DEFAULT_PATH " is read\n"
 "  -n, --check              check the configuration, print it, exit\n"
 "      --no-cpu-affinity    do not pin worker N to CPU N\n"
@@ -147,6 +151,7 @@ static int main_parse(int argc, char **argv, struct master_opts *o, bool *check)
 		case OPT_FORMAT: r = main_add(o, "format", optarg, "--format", true); break;
 		case 'q': r = main_add(o, "quality", optarg, "--quality", true); break;
 		case OPT_FIT: r = main_add(o, "fit", optarg, "--fit", true); break;
+		case OPT_DETAIL: r = main_add(o, "detail", optarg, "--detail", true); break;
 		case 'w': r = main_add(o, "workers", optarg, "--workers", false); break;
 		case OPT_ONCE: o->once = true; break;
 		case OPT_STATS_INTERVAL:

@@ -938,6 +938,7 @@ static bool master_spec_equal(const struct thumb_spec *a,
 {
 	if (a->n_sizes != b->n_sizes || a->formats != b->formats ||
 			a->quality != b->quality || a->fit != b->fit ||
+			a->detail != b->detail ||
 			a->progressive != b->progressive ||
 			a->webp_lossless != b->webp_lossless ||
 			a->durable != b->durable || strcmp(a->name, b->name) != 0 ||

@@ -16,6 +16,7 @@
 enum {
 	RENDER_OPT_FORMAT = 256,
 	RENDER_OPT_FIT,
+	RENDER_OPT_DETAIL,
 	RENDER_OPT_PROGRESSIVE,
 	RENDER_OPT_LOSSLESS,
 };
@@ -25,6 +26,7 @@ static const struct option render_options[] = {
 	{ "format", required_argument, NULL, RENDER_OPT_FORMAT },
 	{ "quality", required_argument, NULL, 'q' },
 	{ "fit", required_argument, NULL, RENDER_OPT_FIT },
+	{ "detail", required_argument, NULL, RENDER_OPT_DETAIL },
 	{ "output", required_argument, NULL, 'o' },
 	{ "progressive", no_argument, NULL, RENDER_OPT_PROGRESSIVE },
 	{ "lossless", no_argument, NULL, RENDER_OPT_LOSSLESS },
@@ -45,6 +47,8 @@ static void render_usage(FILE *f)
 		"  -q, --quality Q         1-100 (default 85)\n"
 		"      --fit contain|cover fit inside the box, or fill it and crop\n"
 		"                          (default contain)\n"
+		"      --detail fast|fine  JPEG: decode down to the box, or keep\n"
+		"                          twice the box for the filter (default fast)\n"
 		"      --progressive       progressive JPEG\n"
 		"      --lossless          lossless WebP\n"
 		"  -o, --output OUTDIR     created if missing\n"
@@ -194,6 +198,15 @@ static int render_option(struct render_args *a, int c, bool *sizes_given)
 			a->spec.fit = THUMB_FIT_COVER;
 		} else {
 			return render_bad("--fit", "contain or cover", optarg);
+		}
+		return 0;
+	case RENDER_OPT_DETAIL:
+		if (strcmp(optarg, "fast") == 0) {
+			a->spec.detail = THUMB_DETAIL_FAST;
+		} else if (strcmp(optarg, "fine") == 0) {
+			a->spec.detail = THUMB_DETAIL_FINE;
+		} else {
+			return render_bad("--detail", "fast or fine", optarg);
 		}
 		return 0;
 	case 'o':

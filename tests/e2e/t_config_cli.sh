@@ -169,19 +169,24 @@ diff <(grep -v -E '^(quality|workers) = ' "$T/dump1.conf") \
 	<(grep -v -E '^(quality|workers) = ' "$T/dump_ov.conf") >/dev/null ||
 	fail "-q/-w changed more than quality and workers"
 
-run -n -c "$GOOD" -s 48,96 --fit contain --format webp
-expect_rc 0 "-n -c good.conf -s --fit --format"
+run -n -c "$GOOD" -s 48,96 --fit contain --format webp --detail fine
+expect_rc 0 "-n -c good.conf -s --fit --format --detail"
 for sec in 'watch one' 'watch two.x-y'; do
 	expect_value "$sec" sizes '48, 96' "$T/out.txt"
 	expect_value "$sec" fit contain "$T/out.txt"
 	expect_value "$sec" format webp "$T/out.txt"
+	expect_value "$sec" detail fine "$T/out.txt"
 done
-say "options override the file: -q 70 in both watches, -w 3, -s/--fit/--format in both"
+say "options override the file: -q 70 in both watches, -w 3, -s/--fit/--format/--detail in both"
 
 # an option's bad value is a usage error naming the option
 run -n -c "$GOOD" -q 0
 expect_rc 2 "-n -c good.conf -q 0"
 grep -q -e '--quality' "$T/err.txt" || fail "-q 0: the message does not name --quality: $(cat "$T/err.txt")"
+run -n -c "$GOOD" --detail sharp
+expect_rc 2 "-n -c good.conf --detail sharp"
+grep -q -e '--detail: expected fast or fine, got "sharp"' "$T/err.txt" ||
+	fail "--detail sharp: unexpected message: $(cat "$T/err.txt")"
 
 # ---- usage --------------------------------------------------------------
 run --help
@@ -227,4 +232,4 @@ expect_rc 0 "-n -c good.conf -i -o"
 	fail "-c with -i/-o: want the file's 2 watches and default: $(grep '^\[' "$T/out.txt")"
 say "-i/-o -n: one watch named default, absolute folders, reads back the same; with -c it is a third watch"
 
-pass "-n dumps the effective config (defaults, absolute folders) and the dump reads back identically; bad files give exactly FILE:LINE: KEY ... on stderr with status 1 and no dump; -q/-w/-s/--fit/--format override the file in every watch; --help 0, unknown option 2; -i/-o make the watch default"
+pass "-n dumps the effective config (defaults, absolute folders) and the dump reads back identically; bad files give exactly FILE:LINE: KEY ... on stderr with status 1 and no dump; -q/-w/-s/--fit/--format/--detail override the file in every watch; --help 0, unknown option 2; -i/-o make the watch default"

@@ -886,6 +886,58 @@ static void test_reuse(void)
 	image_finish(&img);
 }
 
+/*
+ * detail = fine leaves the filter a factor of two: a 1024x768 photo for a
+ * 128 box is decoded at 1/4, not 1/8 (so a progressive one reads every
+ * scan, not the DC-only copy), for a 512 box at full size; an image
+ * smaller than twice the box is never shrunk. Pixels are djpeg's.
+ */
+static void test_detail(void)
+{
+	static const struct {
+		const char *name;
+		uint32_t box, fast, fine;
+		bool progressive;
+	} cases[] = {
+		{ "big_base.jpg", 128, 8, 4, false },
+		{ "big_prog.jpg", 128, 8, 4, true },
+		{ "big_base.jpg", 256, 4, 2, false },
+		{ "big_prog.jpg", 512, 2, 1, true },
+		{ "big_base.jpg", 1024, 1, 1, false },
+	};
+	struct image img = { 0 };
+	struct decode_info info;
+	char err[256], ref_name[64], what[80];
+
+	TL_SH_OK("cjpeg big.ppm > big_base.jpg && for f in big_base big_prog; "
+		"do for d in 1 2 4 8; do djpeg -rgb -scale 1/$d -ppm $f.jpg > "
+		"$f.jpg-$d.ppm; done; done");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (uint32_t detail = THUMB_DETAIL_FAST;
+				detail <= THUMB_DETAIL_FINE; detail++) {
+			struct thumb_spec spec = spec_box(cases[i].box);
+			uint32_t d = detail == THUMB_DETAIL_FINE ? cases[i].fine :
+				cases[i].fast;
+			spec.detail = detail;
+			snprintf(what, sizeof(what), "%s box %u detail %s",
+				cases[i].name, cases[i].box,
+				detail == THUMB_DETAIL_FINE ? "fine" : "fast");
+			if (run_file(cases[i].name, &spec, &img, &info, err) != 0) {
+				fprintf(stderr, "%s: %s\n", what, err);
+				exit(1);
+			}
+			CHECK_INT_EQ(info.scale_denom, d);
+			CHECK_INT_EQ(info.dc_only, cases[i].progressive && d == 8);
+			snprintf(ref_name, sizeof(ref_name), "%s-%u.ppm",
+				cases[i].name, d);
+			struct ppm ref = ppm_read(ref_name);
+			check_same(&img, &ref, what);
+			free(ref.px);
+		}
+	}
+	image_finish(&img);
+}
+
 /* What libjpeg's flat arrays take for a 4:4:4 image: 128 bytes a block. */
 static size_t flat_size(uint32_t w, uint32_t h)
 {
@@ -1038,6 +1090,7 @@ int main(void)
 	test_not_jpeg();
 	test_corrupt();
 	test_reuse();
+	test_detail();
 	test_coef_store();
 	test_worst_case();
 	test_flat();

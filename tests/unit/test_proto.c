@@ -24,6 +24,7 @@ static struct thumb_spec make_spec(void)
 	s.formats = THUMB_FORMAT_JPEG | THUMB_FORMAT_WEBP;
 	s.quality = 77;
 	s.fit = THUMB_FIT_COVER;
+	s.detail = THUMB_DETAIL_FINE;
 	s.durable = true;
 	s.limits.max_pixels = 123456789;
 	return s;
@@ -69,6 +70,7 @@ static void test_job_roundtrip(void)
 	CHECK_INT_EQ(out.spec.formats, THUMB_FORMAT_JPEG | THUMB_FORMAT_WEBP);
 	CHECK_INT_EQ(out.spec.quality, 77);
 	CHECK_INT_EQ(out.spec.fit, THUMB_FIT_COVER);
+	CHECK_INT_EQ(out.spec.detail, THUMB_DETAIL_FINE);
 	CHECK(out.spec.durable && !out.spec.progressive);
 	CHECK(strcmp(out.spec.name, THUMB_DEFAULT_NAME) == 0);
 	CHECK(out.spec.limits.max_pixels == 123456789);
@@ -236,7 +238,8 @@ static void test_spec_fields(void)
 		{ spec0 + 4 + 16, 8 },           /* formats unknown bit */
 		{ spec0 + 4 + 20, 0 },           /* quality 0 */
 		{ spec0 + 4 + 24, 2 },           /* fit out of range */
-		{ spec0 + 4 + 28, 2 },           /* bool not 0/1 */
+		{ spec0 + 4 + 28, 2 },           /* detail out of range */
+		{ spec0 + 4 + 32, 2 },           /* bool not 0/1 */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memcpy(copy, good, plen);
