@@ -50,6 +50,11 @@ QUALITY = 85
 # while their inode table block is dirty, 60 s after) when it allocates.
 RECENT_S = 300
 SHARP_VERSIONS = ["0.35.5", "0.34.5", "0.33.5"]
+# thumbd's opt-in sharper JPEG path, measured on the photo set as its own
+# row: cells with this tag run thumbd with FINE_ARGS appended
+FINE = "-fine"
+FINE_ARGS = ["--detail", "fine"]
+FINE_LABEL = "thumbd --once --detail fine"
 
 T0 = time.monotonic()
 
@@ -642,13 +647,16 @@ class Bench:
                 say("%s: not available: %s" % (k, t.reason))
 
     # ---- cells
-    def add_cell(self, group, tool, workers, sizes=(BOX,), tag=""):
+    def add_cell(self, group, tool, workers, sizes=(BOX,), tag="",
+                 args=None):
         t = self.tools[tool]
         cid = "%s.%s%s.w%d" % (group, tool, tag, workers)
         self.cells[cid] = {"id": cid, "group": group, "set": group if
                            group in self.sets else "photos", "tool": tool,
                            "workers": workers, "sizes": list(sizes),
                            "tag": tag}
+        if args:
+            self.cells[cid]["args"] = list(args)  # appended to tool's argv
         if group == "sizes":
             self.cells[cid]["set"] = "photos"
         return t
@@ -659,10 +667,18 @@ class Bench:
         if a.daemon_only:
             self.add_cell("photos", "thumbd", 2)
             return
+        fine = self.fine_ok()
+        if fine and a.quick and len(W) > 1:
+            say("--quick: %s at %d workers only" % (FINE_LABEL, max(W)))
+            self.notes.append("--quick: %s ran at %d workers only"
+                              % (FINE_LABEL, max(W)))
         for w in W:
             for t in ("thumbd", "floor", "pillow", "vips", "sharp", "im",
                       "gm"):
                 self.add_cell("photos", t, w)
+            if fine and (w == max(W) or not a.quick):
+                self.add_cell("photos", "thumbd", w, tag=FINE,
+                              args=FINE_ARGS)
             for t in ("thumbd", "floor", "pillow"):
                 self.add_cell("small", t, w)
             for t in ("thumbd", "floor"):
@@ -677,6 +693,17 @@ class Bench:
         sw = max(W)
         self.add_cell("sizes", "thumbd", sw, (128, 256, 1024), "-3sizes")
         self.add_cell("sizes", "thumbd", sw, (1024,), "-1024")
+
+    def fine_ok(self):
+        """True if the thumbd under test has --detail (an older one given
+        with --thumbd may not: then the fine row is left out, with a note)."""
+        if self.tools["thumbd"].reason:
+            return False
+        if "--detail" in out_of([self.thumbd_exe, "--help"]):
+            return True
+        self.notes.append("%s has no --detail option: the %s row is left "
+                          "out" % (self.thumbd_exe, FINE_LABEL))
+        return False
 
     def run_cell(self, cell):
         t = self.tools[cell["tool"]]
@@ -694,6 +721,7 @@ class Bench:
         os.makedirs(outdir)
         self.last_out[cell["id"]] = outdir
         argv, cwd, stdin = t.cmd(st, cell["workers"], outdir, cell["sizes"])
+        argv = argv + cell.get("args", [])
         env = base_env(cell["workers"])
         if cell["tool"] == "sharp" and self.node_path:
             env["NODE_PATH"] = self.node_path
@@ -795,9 +823,11 @@ class Bench:
         say("SSIM against full decode + Lanczos")
         self.ssim = {}
         for cid, c in self.cells.items():
-            # the outputs left by the last run at the most workers
+            # the outputs left by the last run at the most workers; of the
+            # tagged cells only the fine variant (the sizes ones have other
+            # output sizes)
             if c["workers"] != max(self.a.workers) or c["tool"] == "floor" \
-                    or c["tag"] or cid not in self.results:
+                    or c["tag"] not in ("", FINE) or cid not in self.results:
                 continue
             key = (c["group"], c["tool"], c["tag"])
             if key in self.ssim:
@@ -948,34 +978,40 @@ class Report:
                 "SSIM"]
         L.append("| " + " | ".join(hdr) + " |")
         L.append("|" + "---|" * len(hdr))
+        # (tool, tag, label): the fine variant right under thumbd
+        rows = []
         for tool in tools:
+            rows.append((tool, "", b.tools[tool].label))
+            if tool == "thumbd":
+                rows.append((tool, FINE, FINE_LABEL))
+        for tool, tag, label in rows:
             t = b.tools[tool]
-            if not any(c["group"] == group and c["tool"] == tool
-                       for c in b.cells.values()):
+            if not any(c["group"] == group and c["tool"] == tool and
+                       c["tag"] == tag for c in b.cells.values()):
                 continue
             if t.reason:
-                L.append("| %s | not available: %s |" % (t.label, t.reason)
+                L.append("| %s | not available: %s |" % (label, t.reason)
                          + " |" * (len(hdr) - 2))
                 continue
-            row = [t.label]
+            row = [label]
             for w in W:
-                row.append(fmt_ips(self.cell(group, tool, w)))
+                row.append(fmt_ips(self.cell(group, tool, w, tag)))
             if len(W) > 1:
-                lo, hi = self.ips(group, tool, W[0]), self.ips(group, tool,
-                                                               W[-1])
+                lo, hi = self.ips(group, tool, W[0], tag), \
+                    self.ips(group, tool, W[-1], tag)
                 row.append("%.2f×" % (hi / lo) if lo and hi else "–")
             rss = []
             for w in W:
-                runs = self.cell(group, tool, w) or []
+                runs = self.cell(group, tool, w, tag) or []
                 rss.append(mib(max([r["rss_kb"] or 0 for r in runs] or [0])))
             row.append(" / ".join(rss))
-            s = b.ssim.get((group, tool, ""))
+            s = b.ssim.get((group, tool, tag))
             row.append("%.4f" % s["mean"] if s and s["mean"] else "–")
             L.append("| " + " | ".join(row) + " |")
             errs = {r["error"] for w in W for r in
-                    (self.cell(group, tool, w) or []) if "error" in r}
+                    (self.cell(group, tool, w, tag) or []) if "error" in r}
             for e in sorted(errs):
-                b.notes.append("%s on %s: %s" % (t.label, group, e))
+                b.notes.append("%s on %s: %s" % (label, group, e))
         L.append("")
 
     def sizes_table(self):
@@ -1059,6 +1095,18 @@ class Report:
         add("photos: SSIM ≥ vipsthumbnail's",
             na or ("%.4f vs %.4f" % (s_t["mean"], s_v["mean"])
                    if okq is not None else "–"), "≥", okq)
+        # the opt-in --detail fine: its own SSIM row, and its speed against
+        # the floor for information only (no goal)
+        s_f = b.ssim.get(("photos", "thumbd", FINE))
+        okf = None
+        if s_f and s_v and s_f["mean"] and s_v["mean"]:
+            okf = s_f["mean"] >= s_v["mean"]
+        add("photos: SSIM ≥ vipsthumbnail's with --detail fine (opt-in)",
+            na or ("%.4f vs %.4f" % (s_f["mean"], s_v["mean"])
+                   if okf is not None else "–"), "≥", okf)
+        rf = ratio(self.ips("photos", "thumbd", w, FINE), fl)
+        rows.append(("photos: --detail fine vs floor (%dw)" % w,
+                     na or ("%.2f×" % rf if rf else "–"), "report", "–"))
         rss = getattr(b, "rss", {})
         rr = rss.get("renders")
         wp = rr.get("worker_peak_kb") if rr else None
@@ -1306,15 +1354,18 @@ class Report:
             for g in groups:
                 f.write("# %s\ntool %s\n" % (g, " ".join(
                     '"%d worker%s"' % (w, "s" if w > 1 else "") for w in W)))
-                for tool in ("thumbd", "floor", "pillow", "vips", "sharp",
-                             "im", "gm"):
-                    vals = [self.ips(g, tool, w) for w in W]
+                for tool, tag in (("thumbd", ""), ("thumbd", FINE),
+                                  ("floor", ""), ("pillow", ""),
+                                  ("vips", ""), ("sharp", ""), ("im", ""),
+                                  ("gm", "")):
+                    vals = [self.ips(g, tool, w, tag) for w in W]
                     if any(vals):
                         f.write('"%s" %s\n' % (
-                            {"thumbd": "thumbd", "floor": "floor",
+                            {"thumbd": "thumbd", "thumbd-fine": "fine",
+                             "floor": "floor",
                              "pillow": "Pillow", "vips": "vips",
                              "sharp": "sharp", "im": "IM6",
-                             "gm": "GM"}[tool],
+                             "gm": "GM"}[tool + tag],
                             " ".join("%.2f" % (v or 0) for v in vals)))
                 f.write("\n\n")
         png = os.path.join(b.out, "bench.png")
