@@ -27,7 +27,8 @@ enum thumb_fit {
  * How far a JPEG may be shrunk while it is decoded (DCT scaling), before
  * the Lanczos filter does the rest. FAST takes the smallest scale that still
  * covers the box; FINE keeps at least twice the box, as vips and Pillow do,
- * so a photo 8-16x the box is filtered from 1/4 rather than 1/8 scale.
+ * so a JPEG 2-16x the box is decoded one step larger (a 2560x1600 photo
+ * for a 256 box at 1/4 rather than 1/8).
  */
 enum thumb_detail {
 	THUMB_DETAIL_FAST = 0,

@@ -1,6 +1,8 @@
 /* JPEG decode with thumbnailing: decode at reduced scale, orient, resize to
  * two sizes and encode, exactly as a job does, minus the file system;
- * through RGB or, for even-length inputs, as planes. */
+ * through RGB or, for even-length inputs, as planes; a length of 2 or 3
+ * mod 4 decodes with detail = fine (one DCT step larger, a progressive
+ * file then in full). */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -36,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* keep the fuzzer fast and inside its memory budget */
 	spec.limits.max_pixels = 16u << 20;
 	spec.limits.max_memory = 128u << 20;
+	spec.detail = size % 4 >= 2 ? THUMB_DETAIL_FINE : THUMB_DETAIL_FAST;
 	/* inputs of even length may take the planar path, odd ones RGB */
 	if (jpeg_dec_run_ycc(dec, data, size, &spec, &img,
 			size % 2 ? NULL : ycc, &info, err, sizeof(err)) < 0) {
