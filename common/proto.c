@@ -191,8 +191,8 @@ static bool proto_spec_ok(const struct thumb_spec *s)
 	if (s->formats == 0 || (s->formats & ~all) != 0) {
 		return false;
 	}
-	if (s->quality < 1 || s->quality > 100 || s->fit > THUMB_FIT_COVER ||
-			s->detail > THUMB_DETAIL_FINE) {
+	if (s->quality < 1 || s->quality > 100 || s->fit >= THUMB_FIT_N ||
+			s->detail >= THUMB_DETAIL_N) {
 		return false;
 	}
 	size_t n = strnlen(s->name, sizeof(s->name));

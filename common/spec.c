@@ -2,10 +2,32 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "outpath.h"
 
 #define SPEC_MAX_SIDE 65535u
+
+const char *const thumb_fit_names[THUMB_FIT_N] = {
+	[THUMB_FIT_CONTAIN] = "contain",
+	[THUMB_FIT_COVER] = "cover",
+};
+
+const char *const thumb_detail_names[THUMB_DETAIL_N] = {
+	[THUMB_DETAIL_FAST] = "fast",
+	[THUMB_DETAIL_FINE] = "fine",
+};
+
+int spec_name_index(const char *const *names, uint32_t n, const char *s,
+		bool icase)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if ((icase ? strcasecmp(s, names[i]) : strcmp(s, names[i])) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
 
 void spec_init_default(struct thumb_spec *spec)
 {
@@ -76,10 +98,9 @@ int spec_validate(const struct thumb_spec *spec, const char **why)
 		r = "unknown output format";
 	} else if (spec->quality < 1 || spec->quality > 100) {
 		r = "quality must be 1-100";
-	} else if (spec->fit != THUMB_FIT_CONTAIN && spec->fit != THUMB_FIT_COVER) {
+	} else if (spec->fit >= THUMB_FIT_N) {
 		r = "fit must be contain or cover";
-	} else if (spec->detail != THUMB_DETAIL_FAST &&
-			spec->detail != THUMB_DETAIL_FINE) {
+	} else if (spec->detail >= THUMB_DETAIL_N) {
 		r = "detail must be fast or fine";
 	} else if (memchr(spec->name, '\0', sizeof(spec->name)) == NULL) {
 		r = "the name template is too long";

@@ -70,6 +70,17 @@ struct thumb_spec {
 #define THUMB_DEFAULT_MAX_MEMORY (256ull << 20)
 #define THUMB_DEFAULT_MAX_SCANS 100
 
+/* The config and command-line names of enum thumb_fit and thumb_detail
+ * values, indexed by value; THUMB_FIT_N and THUMB_DETAIL_N of them. */
+#define THUMB_FIT_N 2
+#define THUMB_DETAIL_N 2
+extern const char *const thumb_fit_names[THUMB_FIT_N];
+extern const char *const thumb_detail_names[THUMB_DETAIL_N];
+
+/* The index of @s among the @n @names (case ignored if @icase), or -1. */
+int spec_name_index(const char *const *names, uint32_t n, const char *s,
+		bool icase);
+
 /* Fill @spec with the defaults: one 256 box, JPEG, quality 85, contain. */
 void spec_init_default(struct thumb_spec *spec);
 

@@ -44,13 +44,11 @@ enum key_kind {
 	KEY_PIXELS,
 	KEY_SIZE,
 	KEY_DURATION,
-	KEY_LOG_LEVEL,
+	KEY_ENUM,
 	KEY_PATH,
 	KEY_OPT_PATH,
 	KEY_SIZES,
 	KEY_FORMATS,
-	KEY_FIT,
-	KEY_DETAIL,
 	KEY_TEMPLATE,
 	KEY_GLOBS,
 	KEY_ON_SUCCESS,
@@ -67,16 +65,33 @@ struct key_def {
 	uint64_t lo, hi;       /* accepted range for numbers */
 	bool zero_ok;          /* 0 is accepted below lo (it means off/unlimited) */
 	const char *expect;    /* "expected ..." in messages */
+	const char *const *names; /* KEY_ENUM: the name of each value 0..hi */
 };
 
 #define FIELD_SIZE(type, f) sizeof(((type *)0)->f)
 #define DKEY(n, k, f, lo, hi, z, e) \
 	{ n, false, k, offsetof(struct config_daemon, f), \
-	  FIELD_SIZE(struct config_daemon, f), 0, lo, hi, z, e }
+	  FIELD_SIZE(struct config_daemon, f), 0, lo, hi, z, e, NULL }
 #define WKEY(n, k, f, f2, lo, hi, e) \
 	{ n, true, k, offsetof(struct config_watch, f), \
 	  FIELD_SIZE(struct config_watch, f), offsetof(struct config_watch, f2), \
-	  lo, hi, false, e }
+	  lo, hi, false, e, NULL }
+/* A key taking one of the names in @names (an array), stored as its index. */
+#define DENUM(n, f, names, e) \
+	{ n, false, KEY_ENUM, offsetof(struct config_daemon, f), \
+	  FIELD_SIZE(struct config_daemon, f), 0, 0, \
+	  sizeof(names) / sizeof((names)[0]) - 1, false, e, names }
+#define WENUM(n, f, names, e) \
+	{ n, true, KEY_ENUM, offsetof(struct config_watch, f), \
+	  FIELD_SIZE(struct config_watch, f), offsetof(struct config_watch, f), \
+	  0, sizeof(names) / sizeof((names)[0]) - 1, false, e, names }
+
+static const char *const log_level_names[] = {
+	[CONFIG_LOG_ERROR] = "error",
+	[CONFIG_LOG_WARNING] = "warning",
+	[CONFIG_LOG_INFO] = "info",
+	[CONFIG_LOG_DEBUG] = "debug",
+};
 
 static const struct key_def config_keys[] = {
 	DKEY("workers", KEY_WORKERS, workers, 1, CONFIG_MAX_WORKERS, true,
@@ -85,7 +100,7 @@ static const struct key_def config_keys[] = {
 		"yes or no"),
 	DKEY("stats_interval", KEY_DURATION, stats_interval_ms, 1, UINT64_MAX,
 		true, "a duration such as 10s or 500ms (ms, s, min, h), or 0 for off"),
-	DKEY("log_level", KEY_LOG_LEVEL, log_level, 0, CONFIG_LOG_DEBUG, false,
+	DENUM("log_level", log_level, log_level_names,
 		"error, warning, info or debug"),
 	DKEY("metrics_file", KEY_OPT_PATH, metrics_file, 0, 0, false,
 		"a file path, or nothing for none"),
@@ -124,10 +139,8 @@ static const struct key_def config_keys[] = {
 		"jpeg, webp, or both: jpeg, webp"),
 	WKEY("quality", KEY_UINT, spec.quality, spec.quality, 1, 100,
 		"an integer 1-100"),
-	WKEY("fit", KEY_FIT, spec.fit, spec.fit, 0, 0,
-		"contain or cover"),
-	WKEY("detail", KEY_DETAIL, spec.detail, spec.detail, 0, 0,
-		"fast or fine"),
+	WENUM("fit", spec.fit, thumb_fit_names, "contain or cover"),
+	WENUM("detail", spec.detail, thumb_detail_names, "fast or fine"),
 	WKEY("progressive", KEY_BOOL, spec.progressive, spec.progressive, 0, 1,
 		"yes or no"),
 	WKEY("lossless", KEY_BOOL, spec.webp_lossless, spec.webp_lossless, 0, 1,
@@ -229,12 +242,6 @@ static const struct unit duration_dump_units[] = {
 	{ NULL, 0 },
 };
 
-static const char *const log_level_names[] = {
-	[CONFIG_LOG_ERROR] = "error",
-	[CONFIG_LOG_WARNING] = "warning",
-	[CONFIG_LOG_INFO] = "info",
-	[CONFIG_LOG_DEBUG] = "debug",
-};
 
 /* Names that uploaders and editors give to files still being written. */
 static const char *const partial_suffixes[] = {
@@ -688,35 +695,13 @@ static int key_parse(const struct key_def *def, const char *s,
 			r = -EINVAL;
 		}
 		break;
-	case KEY_LOG_LEVEL:
-		r = -EINVAL;
-		for (uint64_t i = 0; i <= CONFIG_LOG_DEBUG; i++) {
-			if (strcasecmp(s, log_level_names[i]) == 0) {
-				v->num = i;
-				r = 0;
-			}
-		}
+	case KEY_ENUM: {
+		int i = spec_name_index(def->names, (uint32_t)def->hi + 1, s,
+			true);
+		r = i < 0 ? -EINVAL : 0;
+		v->num = i < 0 ? 0 : (uint64_t)i;
 		break;
-	case KEY_FIT:
-		r = 0;
-		if (strcasecmp(s, "contain") == 0) {
-			v->num = THUMB_FIT_CONTAIN;
-		} else if (strcasecmp(s, "cover") == 0) {
-			v->num = THUMB_FIT_COVER;
-		} else {
-			r = -EINVAL;
-		}
-		break;
-	case KEY_DETAIL:
-		r = 0;
-		if (strcasecmp(s, "fast") == 0) {
-			v->num = THUMB_DETAIL_FAST;
-		} else if (strcasecmp(s, "fine") == 0) {
-			v->num = THUMB_DETAIL_FINE;
-		} else {
-			r = -EINVAL;
-		}
-		break;
+	}
 	case KEY_PATH:
 		r = path_parse(s, base, &v->str);
 		break;
@@ -1901,15 +1886,8 @@ static bool dump_value(const struct key_def *def, const void *base,
 	case KEY_DURATION:
 		format_scaled(buf, cap, n, duration_dump_units);
 		break;
-	case KEY_LOG_LEVEL:
-		snprintf(buf, cap, "%s", n <= CONFIG_LOG_DEBUG ?
-			log_level_names[n] : "?");
-		break;
-	case KEY_FIT:
-		snprintf(buf, cap, "%s", n == THUMB_FIT_COVER ? "cover" : "contain");
-		break;
-	case KEY_DETAIL:
-		snprintf(buf, cap, "%s", n == THUMB_DETAIL_FINE ? "fine" : "fast");
+	case KEY_ENUM:
+		snprintf(buf, cap, "%s", n <= def->hi ? def->names[n] : "?");
 		break;
 	case KEY_PATH:
 	case KEY_OPT_PATH: {

@@ -66,6 +66,18 @@ static int render_bad(const char *opt, const char *expected, const char *got)
 	return -EINVAL;
 }
 
+/* One of the @n @names (exactly) into *@out, its index. */
+static int render_name(const char *const *names, uint32_t n, const char *opt,
+		const char *expected, const char *s, uint32_t *out)
+{
+	int i = spec_name_index(names, n, s, false);
+	if (i < 0) {
+		return render_bad(opt, expected, s);
+	}
+	*out = (uint32_t)i;
+	return 0;
+}
+
 /* A decimal in [lo, hi], the whole string. */
 static bool render_uint(const char *s, unsigned long lo, unsigned long hi,
 		char **end, unsigned long *v)
@@ -192,23 +204,11 @@ static int render_option(struct render_args *a, int c, bool *sizes_given)
 		a->spec.quality = (uint32_t)v;
 		return 0;
 	case RENDER_OPT_FIT:
-		if (strcmp(optarg, "contain") == 0) {
-			a->spec.fit = THUMB_FIT_CONTAIN;
-		} else if (strcmp(optarg, "cover") == 0) {
-			a->spec.fit = THUMB_FIT_COVER;
-		} else {
-			return render_bad("--fit", "contain or cover", optarg);
-		}
-		return 0;
+		return render_name(thumb_fit_names, THUMB_FIT_N, "--fit",
+			"contain or cover", optarg, &a->spec.fit);
 	case RENDER_OPT_DETAIL:
-		if (strcmp(optarg, "fast") == 0) {
-			a->spec.detail = THUMB_DETAIL_FAST;
-		} else if (strcmp(optarg, "fine") == 0) {
-			a->spec.detail = THUMB_DETAIL_FINE;
-		} else {
-			return render_bad("--detail", "fast or fine", optarg);
-		}
-		return 0;
+		return render_name(thumb_detail_names, THUMB_DETAIL_N,
+			"--detail", "fast or fine", optarg, &a->spec.detail);
 	case 'o':
 		a->outdir = optarg;
 		return 0;

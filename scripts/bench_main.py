@@ -1087,23 +1087,18 @@ class Report:
         add("-s 128,256,1024 time vs -s 1024 alone",
             na or ("%.2f×" % r7 if r7 else "–"), "≤ 1.30×",
             None if r7 is None else r7 <= 1.3)
-        s_t = b.ssim.get(("photos", "thumbd", ""))
+        # thumbd's SSIM against vipsthumbnail's: the default, then the
+        # opt-in --detail fine
         s_v = b.ssim.get(("photos", "vips", ""))
-        okq = None
-        if s_t and s_v and s_t["mean"] and s_v["mean"]:
-            okq = s_t["mean"] >= s_v["mean"]
-        add("photos: SSIM ≥ vipsthumbnail's",
-            na or ("%.4f vs %.4f" % (s_t["mean"], s_v["mean"])
-                   if okq is not None else "–"), "≥", okq)
-        # the opt-in --detail fine: its own SSIM row, and its speed against
-        # the floor for information only (no goal)
-        s_f = b.ssim.get(("photos", "thumbd", FINE))
-        okf = None
-        if s_f and s_v and s_f["mean"] and s_v["mean"]:
-            okf = s_f["mean"] >= s_v["mean"]
-        add("photos: SSIM ≥ vipsthumbnail's with --detail fine (opt-in)",
-            na or ("%.4f vs %.4f" % (s_f["mean"], s_v["mean"])
-                   if okf is not None else "–"), "≥", okf)
+        for tag, what in (("", ""), (FINE, " with --detail fine (opt-in)")):
+            s_t = b.ssim.get(("photos", "thumbd", tag))
+            ok = None
+            if s_t and s_v and s_t["mean"] and s_v["mean"]:
+                ok = s_t["mean"] >= s_v["mean"]
+            add("photos: SSIM ≥ vipsthumbnail's" + what,
+                na or ("%.4f vs %.4f" % (s_t["mean"], s_v["mean"])
+                       if ok is not None else "–"), "≥", ok)
+        # --detail fine's speed against the floor, for information only
         rf = ratio(self.ips("photos", "thumbd", w, FINE), fl)
         rows.append(("photos: --detail fine vs floor (%dw)" % w,
                      na or ("%.2f×" % rf if rf else "–"), "report", "–"))
