@@ -56,9 +56,11 @@ int jpeg_dec_run(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 /*
  * jpeg_dec_run() for a caller that can take planes: a YCbCr file (three
  * components, as nearly every photo is) comes out as its Y, Cb and Cr
- * planes in @ycc[0..2], one channel each, at each component's own scaled
- * size (subsampled chroma may come out smaller than Y), and
- * info->planar is set. libjpeg's upsampling and colour conversion are
+ * planes in @ycc[0..2], one channel each, and info->planar is set. Y
+ * comes at the job's scale; Cb and Cr at the smallest IDCT whose plane
+ * still covers the output's 4:2:0 chroma (half the size @spec needs, or
+ * all of it with detail = fine), so they may be smaller than Y even in a
+ * 4:4:4 file. libjpeg's upsampling and colour conversion are
  * skipped. Any other file comes out in @out as jpeg_dec_run() gives it.
  */
 int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
@@ -81,6 +83,13 @@ size_t jpeg_dec_coef_peak(const struct jpeg_dec *dec);
  * every job to the compact store.
  */
 void jpeg_dec_set_flat_max(struct jpeg_dec *dec, size_t bytes);
+
+/*
+ * Whether planar jobs decode chroma at the smallest IDCT that covers the
+ * output's chroma (the default, see jpeg_dec_chroma_scale()) or at the
+ * size libjpeg picks to match Y. Off is for tests, which compare the two.
+ */
+void jpeg_dec_set_chroma_scaling(struct jpeg_dec *dec, bool on);
 
 /* Decode WebP @data (first frame if animated) into @out (RGB or RGBA). */
 int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,

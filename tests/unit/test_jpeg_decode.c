@@ -15,6 +15,7 @@
 #include <jpeglib.h>
 
 #include "decode.h"
+#include "geometry.h"
 #include "testlib.h"
 
 static struct jpeg_dec *dec;
@@ -281,7 +282,9 @@ static void ycc_to_rgb(int y, int cb, int cr, uint8_t *d)
 }
 
 /*
- * The planar path: each kind's planes at every scale. Where libjpeg
+ * The planar path with libjpeg's own chroma sizes (test_chroma_scaling
+ * below compares the smaller ones with these): each kind's planes at
+ * every scale. Where libjpeg
  * brought the chroma up to luma size by IDCT (every scaled decode of
  * these), converting the planes with libjpeg's own formula must give
  * djpeg's pixels exactly; a full-size decode of subsampled chroma is
@@ -295,6 +298,7 @@ static void test_planar(void)
 	struct decode_info info;
 	char err[256];
 
+	jpeg_dec_set_chroma_scaling(dec, false);
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		const struct kind *c = &kinds[k];
 		char name[64], ref_name[64], what[80];
@@ -367,6 +371,205 @@ static void test_planar(void)
 	}
 	image_finish(&img);
 	image_finish(&rgb);
+	for (int p = 0; p < 3; p++) {
+		image_finish(&ycc[p]);
+	}
+	jpeg_dec_set_chroma_scaling(dec, true);
+}
+
+/* Each component's sampling factors, from libjpeg's reading of the header. */
+static void sampling(const uint8_t *d, size_t len, int h[3], int v[3],
+		int *hmax, int *vmax)
+{
+	struct jpeg_decompress_struct ci;
+	struct jpeg_error_mgr jerr;
+
+	ci.err = jpeg_std_error(&jerr);
+	jpeg_create_decompress(&ci);
+	jpeg_mem_src(&ci, d, (unsigned long)len);
+	CHECK(jpeg_read_header(&ci, TRUE) == JPEG_HEADER_OK);
+	CHECK(ci.num_components == 3);
+	for (int c = 0; c < 3; c++) {
+		h[c] = ci.comp_info[c].h_samp_factor;
+		v[c] = ci.comp_info[c].v_samp_factor;
+	}
+	*hmax = ci.max_h_samp_factor;
+	*vmax = ci.max_v_samp_factor;
+	jpeg_destroy_decompress(&ci);
+}
+
+/* A component's plane at an IDCT of @size, as libjpeg counts it. */
+static uint32_t plane_len(uint32_t len, int samp, int max, int size)
+{
+	return (uint32_t)(((uint64_t)len * samp * size + max * 8 - 1) /
+		((uint64_t)max * 8));
+}
+
+static bool same_plane(const struct image *a, const struct image *b)
+{
+	if (a->width != b->width || a->height != b->height) {
+		return false;
+	}
+	for (uint32_t y = 0; y < a->height; y++) {
+		if (memcmp(a->px + (size_t)y * a->stride,
+				b->px + (size_t)y * b->stride, a->width)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * @dc, decoded by 1x1 IDCTs, against @ref, the same component decoded by
+ * (k x k) IDCTs: the reduced IDCTs keep the block's mean, so each sample
+ * is within rounding of its block's mean in @ref. Blocks cut by the edge,
+ * or with a sample clamped by the range limit, are skipped.
+ */
+static void check_block_means(const struct image *dc, const struct image *ref,
+		uint32_t k, const char *what)
+{
+	uint32_t checked = 0;
+
+	for (uint32_t by = 0; (by + 1) * k <= ref->height &&
+			by < dc->height; by++) {
+		for (uint32_t bx = 0; (bx + 1) * k <= ref->width &&
+				bx < dc->width; bx++) {
+			int sum = 0;
+			bool clamped = false;
+			for (uint32_t y = by * k; y < (by + 1) * k; y++) {
+				for (uint32_t x = bx * k; x < (bx + 1) * k; x++) {
+					int s = ref->px[y * ref->stride + x];
+					clamped |= s == 0 || s == 255;
+					sum += s;
+				}
+			}
+			if (clamped) {
+				continue;
+			}
+			int mean = (sum + (int)(k * k) / 2) / (int)(k * k);
+			int got = dc->px[by * dc->stride + bx];
+			if (abs(got - mean) > 1) {
+				fprintf(stderr, "%s: block %u,%u is %d, mean of "
+					"the %ux%u IDCT %d\n", what, bx, by,
+					got, k, k, mean);
+				exit(1);
+			}
+			checked++;
+		}
+	}
+	CHECK(checked > 0);
+}
+
+/*
+ * Chroma at the smallest IDCT that covers the output's (default on): Y is
+ * libjpeg's own plane, and each chroma plane covers half the fitted size
+ * (all of it with detail = fine) while half its IDCT would not. A plane
+ * at an IDCT size libjpeg also gives at another scale is identical to
+ * that one; 4:2:0 chroma at 1x1, which libjpeg never gives, holds the
+ * block means of its 2x2 decode.
+ */
+static void test_chroma_scaling(void)
+{
+	struct image nat[4][3], img = { 0 }, ycc[3] = { { 0 } };
+	struct decode_info info;
+	char err[256], what[96];
+
+	memset(nat, 0, sizeof(nat));
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const struct kind *c = &kinds[k];
+		char name[64];
+		size_t len;
+		int hs[3], vs[3], hmax, vmax;
+
+		if (!strcmp(c->name, "podd") || strstr(c->name, "gray")) {
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s.jpg", c->name);
+		uint8_t *d = file(name, &len);
+		sampling(d, len, hs, vs, &hmax, &vmax);
+		/* libjpeg's planes at 1/1 .. 1/8 */
+		jpeg_dec_set_chroma_scaling(dec, false);
+		for (uint32_t i = 0; i < 4; i++) {
+			struct thumb_spec spec = spec_box(box_for(1u << i));
+			CHECK(jpeg_dec_run_ycc(dec, d, len, &spec, &img, ycc,
+				&info, err, sizeof(err)) == 0 && info.planar);
+			CHECK_INT_EQ(info.scale_denom, 1u << i);
+			for (int p = 0; p < 3; p++) {
+				image_swap(&nat[i][p], &ycc[p]);
+			}
+		}
+		jpeg_dec_set_chroma_scaling(dec, true);
+		for (uint32_t i = 0; i < 8; i++) {
+			bool fine = i >= 4;
+			struct thumb_spec spec = spec_box(box_for(1u << (i % 4)));
+			uint32_t fw, fh, cw, ch;
+			spec.detail = fine ? THUMB_DETAIL_FINE : THUMB_DETAIL_FAST;
+			snprintf(what, sizeof(what), "%s chroma at box %u%s",
+				c->name, spec.sizes[0].width, fine ? " fine" : "");
+			CHECK(jpeg_dec_run_ycc(dec, d, len, &spec, &img, ycc,
+				&info, err, sizeof(err)) == 0 && info.planar);
+			uint32_t n = (uint32_t)__builtin_ctz(info.scale_denom);
+			CHECK(n < 4);
+			if (!same_plane(&ycc[0], &nat[n][0])) {
+				fprintf(stderr, "%s: Y differs\n", what);
+				exit(1);
+			}
+			geometry_fit(317, 239, spec.sizes[0], THUMB_FIT_CONTAIN,
+				&fw, &fh);
+			cw = fine ? fw : (fw + 1) / 2;
+			ch = fine ? fh : (fh + 1) / 2;
+			for (int p = 1; p < 3; p++) {
+				const struct image *q = &ycc[p];
+				int size = 0;
+				for (int s = 1; s <= 8; s *= 2) {
+					if (q->width == plane_len(317, hs[p], hmax,
+							s) && q->height ==
+							plane_len(239, vs[p], vmax,
+							s)) {
+						size = s;
+					}
+				}
+				CHECK(size > 0);
+				/* covers (unless libjpeg's own plane did not),
+				 * and half its IDCT would not */
+				CHECK(same_plane(q, &nat[n][p]) ||
+					(q->width >= cw && q->height >= ch));
+				CHECK(size == 1 ||
+					plane_len(317, hs[p], hmax, size / 2) <
+					cw || plane_len(239, vs[p], vmax,
+					size / 2) < ch);
+				bool matched = false;
+				for (uint32_t j = 0; j < 4 && !matched; j++) {
+					if (nat[j][p].width == q->width &&
+							nat[j][p].height ==
+							q->height) {
+						if (!same_plane(q, &nat[j][p])) {
+							fprintf(stderr, "%s: "
+								"plane %d differs "
+								"from 1/%u\n",
+								what, p,
+								1u << j);
+							exit(1);
+						}
+						matched = true;
+					}
+				}
+				if (!matched) {
+					/* 1x1 below libjpeg's 2x2 at 1/8 */
+					CHECK(size == 1);
+					CHECK(nat[3][p].width >= 2 * q->width - 1);
+					check_block_means(q, &nat[3][p], 2, what);
+				}
+			}
+		}
+		free(d);
+		for (uint32_t i = 0; i < 4; i++) {
+			for (int p = 0; p < 3; p++) {
+				image_finish(&nat[i][p]);
+			}
+		}
+	}
+	image_finish(&img);
 	for (int p = 0; p < 3; p++) {
 		image_finish(&ycc[p]);
 	}
@@ -1079,9 +1282,11 @@ int main(void)
 	 * tests through the compact store */
 	test_kinds();
 	test_planar();
+	test_chroma_scaling();
 	jpeg_dec_set_flat_max(dec, 0);
 	test_kinds();
 	test_planar();
+	test_chroma_scaling();
 	test_cmyk();
 	test_orientation();
 	test_kind_errors();
