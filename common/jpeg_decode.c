@@ -25,13 +25,15 @@
  * largest DCT reduction that still covers the biggest output.
  *
  * A progressive file decoded at 1/8 goes through a copy holding only the
- * scans a 1/8 decode reads (the DC passes, and for 4:2:0 the chroma AC,
- * see jpeg_dec_keep_ac). Measured against a plain libjpeg decode at the
- * same scale (best CPU time of 5 runs, KDE wallpapers): 4.4-9.6x faster
- * on progressive 4:4:4 and 4:2:2 photos (5120x2880 Volna: 5.7 -> 54.7
- * img/s), 3.6-6.7x on progressive 4:2:0, and the same pixels. Baseline
- * files run at the plain decoder's speed (within 2%): libjpeg-turbo
- * already skips unneeded AC work there and entropy decoding dominates.
+ * scans a 1/8 decode reads (the DC passes, and for 4:2:0 the chroma AC
+ * unless the job is planar, see jpeg_dec_keep_ac). Measured against a
+ * plain libjpeg decode at the same scale (best CPU time of 5 runs, KDE
+ * wallpapers): 4.4-9.6x faster on progressive 4:4:4 and 4:2:2 photos
+ * (5120x2880 Volna: 5.7 -> 54.7 img/s), 3.6-6.7x on progressive 4:2:0
+ * with the chroma AC, and the same pixels. Baseline files run at the
+ * plain decoder's speed: libjpeg-turbo already skips unneeded AC work
+ * there and entropy decoding dominates; planar jobs gain a few percent
+ * from smaller chroma IDCTs (jpeg_dec_chroma_scale).
  *
  * The image is decoded into the decoder's own buffer and swapped into
  * the caller's on success, so a failed job leaves @out as it was; the two
@@ -1343,6 +1345,55 @@ static void jpeg_dec_end(struct jpeg_dec *dec)
 	}
 }
 
+/* Whether the job whose header libjpeg has read comes out planar. */
+static bool jpeg_dec_planar(const struct jpeg_dec *dec)
+{
+	const struct jpeg_decompress_struct *ci = &dec->cinfo;
+
+	/* Y must be the full-size plane: odd files sample chroma above it */
+	return dec->want_ycc && ci->jpeg_color_space == JCS_YCbCr &&
+		ci->num_components == 3 &&
+		ci->comp_info[0].h_samp_factor == ci->max_h_samp_factor &&
+		ci->comp_info[0].v_samp_factor == ci->max_v_samp_factor;
+}
+
+/*
+ * Of the components in @keep, those whose AC a DC-only decode of @src
+ * still reads: a planar job whose chroma comes out of 1x1 IDCTs (see
+ * jpeg_dec_chroma_scale) needs no chroma AC at all. Asks libjpeg for the
+ * header and the sizes it would choose, so the decode that follows makes
+ * the same choice; a file libjpeg refuses keeps @keep and fails there.
+ */
+static uint32_t jpeg_dec_planar_keep(struct jpeg_dec *dec, const uint8_t *src,
+		size_t len, uint32_t keep)
+{
+	struct jpeg_decompress_struct *ci = &dec->cinfo;
+	volatile uint32_t out = keep;
+
+	if (setjmp(dec->jmp)) {
+		jpeg_abort_decompress(ci);
+		dec->fail = 0;
+		dec->reason[0] = '\0';
+		dec->warnings = 0;
+		return out;
+	}
+	jpeg_mem_src(ci, src, (unsigned long)len);
+	jpeg_read_header(ci, TRUE);
+	if (jpeg_dec_planar(dec) && !dec->chroma_libjpeg) {
+		jpeg_dec_set_params(ci, 8, true);
+		jpeg_calc_output_dimensions(ci);
+		jpeg_dec_chroma_scale(dec);
+		for (int c = 1; c < 3; c++) {
+			if (ci->comp_info[c].DCT_scaled_size == 1) {
+				out &= ~(1u << c);
+			}
+		}
+	}
+	jpeg_abort_decompress(ci);
+	dec->warnings = 0;
+	return out;
+}
+
 /* Every libjpeg call of a job, under one setjmp. */
 static int jpeg_dec_libjpeg(struct jpeg_dec *dec, const uint8_t *src,
 		size_t len, uint32_t denom)
@@ -1373,11 +1424,7 @@ static int jpeg_dec_libjpeg(struct jpeg_dec *dec, const uint8_t *src,
 		jpeg_dec_end(dec);
 		return -EMEDIUMTYPE;
 	}
-	/* Y must be the full-size plane: odd files sample chroma above it */
-	dec->planar = dec->want_ycc && ci->jpeg_color_space == JCS_YCbCr &&
-		ci->num_components == 3 &&
-		ci->comp_info[0].h_samp_factor == ci->max_h_samp_factor &&
-		ci->comp_info[0].v_samp_factor == ci->max_v_samp_factor;
+	dec->planar = jpeg_dec_planar(dec);
 	jpeg_dec_set_params(ci, denom, dec->planar);
 	jpeg_start_decompress(ci);
 	r = dec->planar ? jpeg_dec_read_planes(dec) : jpeg_dec_read_rows(dec);
@@ -1395,6 +1442,12 @@ static int jpeg_dec_libjpeg(struct jpeg_dec *dec, const uint8_t *src,
  * 2560x1600 4:2:0 photos made progressive with jpegtran: dropping them too
  * would be about twice as fast again, but only 37-40 dB PSNR against the
  * full 1/8 decode (max error 55), where keeping them is exact.
+ *
+ * A planar job drops them anyway when its chroma comes out of 1x1 IDCTs
+ * (jpeg_dec_planar_keep): that chroma is exact block means, and covers
+ * the output's. Three 2560x1600 4:2:0 photos made progressive with
+ * jpegtran, 256 box: 224 M -> 69 M instructions (callgrind), about 5 ms
+ * -> 1.7 ms a file.
  */
 static uint32_t jpeg_dec_keep_ac(const struct jpeg_scans *s)
 {
@@ -1528,6 +1581,9 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 		/* sized exactly: the DC scans are a small part of the file,
 		 * and this buffer stays with the worker */
 		uint32_t keep = jpeg_dec_keep_ac(&s);
+		if (keep && dec->want_ycc) {
+			keep = jpeg_dec_planar_keep(dec, data, s.end, keep);
+		}
 		src_len = jpeg_scans_filter_dc(data, s.end, &s, keep, NULL);
 		if (jpeg_dec_grow(&dec->filter, &dec->filter_cap,
 				src_len) < 0) {

@@ -575,6 +575,82 @@ static void test_chroma_scaling(void)
 	}
 }
 
+/* The data of scan @n (from 0) of @d: after its SOS header, up to the
+ * next marker. */
+static void scan_data(const uint8_t *d, size_t len, int n, size_t *start,
+		size_t *end)
+{
+	size_t i = 2;
+	int seen = -1;
+
+	while (i + 4 <= len) {
+		CHECK(d[i] == 0xff);
+		size_t seg = (size_t)d[i + 2] << 8 | d[i + 3];
+		if (d[i + 1] != 0xda) {
+			i += 2 + seg;
+			continue;
+		}
+		size_t j = i + 2 + seg;
+		while (j + 1 < len && (d[j] != 0xff || d[j + 1] == 0 ||
+				(d[j + 1] >= 0xd0 && d[j + 1] <= 0xd7))) {
+			j++;
+		}
+		if (++seen == n) {
+			*start = i + 2 + seg;
+			*end = j;
+			return;
+		}
+		i = j;
+	}
+	CHECK(!"scan not found");
+}
+
+/*
+ * A progressive 4:2:0 file decoded planar at 1/8 reads no chroma AC scan
+ * (chroma comes out of 1x1 IDCTs): with those scans' headers made
+ * invalid it decodes as before, while the RGB decode, whose 2x2 chroma
+ * IDCTs need them, fails on them.
+ */
+static void test_dc_skips_chroma_ac(void)
+{
+	struct image img = { 0 }, ycc[3] = { { 0 } }, clean[3] = { { 0 } };
+	struct thumb_spec spec = spec_box(40);
+	struct decode_info info;
+	char err[256];
+	size_t len, a, b;
+
+	/* DC of all three, then each component's AC in a scan of its own */
+	TL_SH_OK("printf '0,1,2: 0-0, 0, 0;\\n0: 1-63, 0, 0;\\n"
+		"1: 1-63, 0, 0;\\n2: 1-63, 0, 0;\\n' > acscans.txt && "
+		"cjpeg -quality 90 -sample 2x2 -scans acscans.txt src.ppm > "
+		"acscans.jpg");
+	uint8_t *d = file("acscans.jpg", &len);
+	CHECK(jpeg_dec_run_ycc(dec, d, len, &spec, &img, clean, &info, err,
+		sizeof(err)) == 0 && info.planar && info.dc_only);
+	CHECK_INT_EQ(clean[1].width, 20);
+	CHECK(jpeg_dec_run(dec, d, len, &spec, &img, &info, err,
+		sizeof(err)) == 0);
+	for (int n = 2; n <= 3; n++) {
+		/* Se, the header's last byte but one, past 63: fatal */
+		scan_data(d, len, n, &a, &b);
+		CHECK(d[a - 2] == 63);
+		d[a - 2] = 70;
+	}
+	CHECK(jpeg_dec_run_ycc(dec, d, len, &spec, &img, ycc, &info, err,
+		sizeof(err)) == 0 && info.planar && info.dc_only);
+	for (int p = 0; p < 3; p++) {
+		CHECK(same_plane(&ycc[p], &clean[p]));
+	}
+	CHECK_INT_EQ(jpeg_dec_run(dec, d, len, &spec, &img, &info, err,
+		sizeof(err)), -EBADMSG);
+	free(d);
+	image_finish(&img);
+	for (int p = 0; p < 3; p++) {
+		image_finish(&ycc[p]);
+		image_finish(&clean[p]);
+	}
+}
+
 /*
  * CMYK written by libjpeg itself: Adobe-inverted CMYK, plain CMYK with
  * the Adobe marker suppressed, and YCCK (always Adobe). The ink values
@@ -1287,6 +1363,7 @@ int main(void)
 	test_kinds();
 	test_planar();
 	test_chroma_scaling();
+	test_dc_skips_chroma_ac();
 	test_cmyk();
 	test_orientation();
 	test_kind_errors();
