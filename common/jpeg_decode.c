@@ -85,7 +85,7 @@ struct jpeg_dec {
 	bool planar;          /* and does */
 	/* the smallest chroma planes a planar job may come out with */
 	uint32_t chroma_w, chroma_h;
-	bool chroma_libjpeg;  /* keep libjpeg's chroma IDCT sizes */
+	bool chroma_libjpeg;  /* tests: keep libjpeg's chroma IDCT sizes */
 };
 
 static void jpeg_dec_set_reason(struct jpeg_dec *dec, int fail,
@@ -493,7 +493,7 @@ static void jpeg_dec_realize(j_common_ptr cinfo)
 	size_t total = 0, nrows = 0, widest = 0, held, off, scratch;
 
 	dec->lib_realize(cinfo);
-	if (dec->planar && !dec->chroma_libjpeg) {
+	if (dec->planar) {
 		jpeg_dec_chroma_scale(dec);
 	}
 	if (!dec->barrays) {
@@ -1379,7 +1379,7 @@ static uint32_t jpeg_dec_planar_keep(struct jpeg_dec *dec, const uint8_t *src,
 	}
 	jpeg_mem_src(ci, src, (unsigned long)len);
 	jpeg_read_header(ci, TRUE);
-	if (jpeg_dec_planar(dec) && !dec->chroma_libjpeg) {
+	if (jpeg_dec_planar(dec)) {
 		jpeg_dec_set_params(ci, 8, true);
 		jpeg_calc_output_dimensions(ci);
 		jpeg_dec_chroma_scale(dec);
@@ -1541,7 +1541,7 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 		size_t errlen)
 {
 	struct jpeg_scans s;
-	uint32_t need_w, need_h, denom;
+	uint32_t need_w, need_h, margin, denom;
 	const uint8_t *src = data;
 	size_t src_len;
 	int orientation, r;
@@ -1563,18 +1563,15 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	src_len = s.end;
 	orientation = s.exif ? exif_orientation(s.exif, s.exif_len) : 1;
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);
-	denom = geometry_jpeg_denom(s.width, s.height, need_w, need_h);
-	if (spec->detail == THUMB_DETAIL_FINE) {
-		/* leave the filter a factor of two (see enum thumb_detail) */
-		uint32_t fine = geometry_jpeg_denom(s.width, s.height,
-			2 * need_w, 2 * need_h);
-		denom = fine < denom ? fine : denom;
-	}
+	/* fine leaves the filter a factor of two (see enum thumb_detail) */
+	margin = spec->detail == THUMB_DETAIL_FINE ? 2 : 1;
+	denom = geometry_jpeg_denom(s.width, s.height, margin * need_w,
+		margin * need_h);
 	/* chroma covers the 4:2:0 output's, with the same margin as Y */
-	dec->chroma_w = spec->detail == THUMB_DETAIL_FINE ? need_w :
-		need_w / 2 + need_w % 2;
-	dec->chroma_h = spec->detail == THUMB_DETAIL_FINE ? need_h :
-		need_h / 2 + need_h % 2;
+	dec->chroma_w = dec->chroma_libjpeg ? UINT32_MAX :
+		(margin * need_w + 1) / 2;
+	dec->chroma_h = dec->chroma_libjpeg ? UINT32_MAX :
+		(margin * need_h + 1) / 2;
 	dc_only = s.progressive && denom == 8;
 	dec->dc_only = dc_only;
 	if (dc_only) {
