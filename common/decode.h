@@ -91,6 +91,13 @@ void jpeg_dec_set_flat_max(struct jpeg_dec *dec, size_t bytes);
  */
 void jpeg_dec_set_chroma_scaling(struct jpeg_dec *dec, bool on);
 
+/*
+ * Whether sequential Huffman files are entropy-decoded by jpeg_huff.c
+ * (the default) or by libjpeg's own decoder. Off is for tests and the
+ * fuzz harness, which compare the two.
+ */
+void jpeg_dec_set_fast_huffman(struct jpeg_dec *dec, bool on);
+
 /* Decode WebP @data (first frame if animated) into @out (RGB or RGBA). */
 int webp_decode(const uint8_t *data, size_t len, const struct thumb_spec *spec,
 		struct image *out, struct decode_info *info, char *err,

@@ -2,9 +2,11 @@
  * two sizes and encode, exactly as a job does, minus the file system;
  * through RGB or, for even-length inputs, as planes; a length of 2 or 3
  * mod 4 decodes with detail = fine (one DCT step larger, a progressive
- * file then in full). */
+ * file then in full). A length of 1 mod 4 also decodes with libjpeg's own
+ * Huffman decoder, which must give the same pixels (see same_decode). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "decode.h"
 #include "encode.h"
@@ -12,6 +14,39 @@
 #include "orient.h"
 #include "resize.h"
 #include "fuzz_main.h"
+
+/*
+ * jpeg_huff.c against libjpeg's decoder on the same input: both succeed
+ * with the same pixels, or both fail. Only the warning cap may part them
+ * (jpeg_huff.c warns on every bad code, libjpeg's fast path on none), and
+ * then the one that failed says "corrupt JPEG data".
+ */
+static void same_decode(struct jpeg_dec *dec, const uint8_t *data,
+		size_t size, const struct thumb_spec *spec, int r,
+		const struct image *img, const char *err)
+{
+	static struct image ref;
+	struct decode_info info;
+	char lerr[256];
+	int lr;
+
+	jpeg_dec_set_fast_huffman(dec, false);
+	lr = jpeg_dec_run(dec, data, size, spec, &ref, &info, lerr,
+		sizeof(lerr));
+	jpeg_dec_set_fast_huffman(dec, true);
+	if ((r < 0) != (lr < 0)) {
+		if (!strstr(r < 0 ? err : lerr, "corrupt JPEG data")) {
+			abort();
+		}
+		return;
+	}
+	if (r == 0 && (img->width != ref.width || img->height != ref.height ||
+			img->channels != ref.channels ||
+			memcmp(img->px, ref.px, (size_t)img->stride *
+				img->height) != 0)) {
+		abort();
+	}
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,8 +75,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spec.limits.max_memory = 128u << 20;
 	spec.detail = size % 4 >= 2 ? THUMB_DETAIL_FINE : THUMB_DETAIL_FAST;
 	/* inputs of even length may take the planar path, odd ones RGB */
-	if (jpeg_dec_run_ycc(dec, data, size, &spec, &img,
-			size % 2 ? NULL : ycc, &info, err, sizeof(err)) < 0) {
+	int r = jpeg_dec_run_ycc(dec, data, size, &spec, &img,
+		size % 2 ? NULL : ycc, &info, err, sizeof(err));
+	if (size % 4 == 1) {
+		same_decode(dec, data, size, &spec, r, &img, err);
+	}
+	if (r < 0) {
 		return 0;
 	}
 	if (info.planar) {
@@ -65,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	const struct image *src = &img;
-	int r = orient_apply(&img, info.orientation, &up);
+	r = orient_apply(&img, info.orientation, &up);
 	if (r < 0) {
 		return 0;
 	}

@@ -1115,6 +1115,118 @@ static void test_corrupt(void)
 }
 
 /*
+ * Decodes @d with thumbd's entropy decoder and with libjpeg's: the same
+ * answer, the same reason, the same pixels. Returns the answer.
+ */
+static int same_as_libjpeg(const uint8_t *d, size_t len,
+		const struct thumb_spec *spec, const char *what)
+{
+	static struct image a, b;
+	struct decode_info ia, ib;
+	char ea[256], eb[256];
+
+	int ra = run_bytes(d, len, spec, &a, &ia, ea, sizeof(ea));
+	jpeg_dec_set_fast_huffman(dec, false);
+	int rb = run_bytes(d, len, spec, &b, &ib, eb, sizeof(eb));
+	jpeg_dec_set_fast_huffman(dec, true);
+	if (ra != rb || strcmp(ea, eb) != 0) {
+		fprintf(stderr, "%s: %d \"%s\", libjpeg's decoder %d \"%s\"\n",
+			what, ra, ea, rb, eb);
+		exit(1);
+	}
+	if (ra == 0 && !(a.width == b.width && a.height == b.height &&
+			a.channels == b.channels && memcmp(a.px, b.px,
+				(size_t)a.stride * a.height) == 0)) {
+		fprintf(stderr, "%s: pixels differ from libjpeg's decoder\n",
+			what);
+		exit(1);
+	}
+	return ra;
+}
+
+/* Where the entropy-coded data of the first scan starts and ends. */
+static void scan_span(const uint8_t *d, size_t len, size_t *start,
+		size_t *end)
+{
+	size_t sos = 0;
+	for (size_t i = 2; i + 1 < len && !sos; i++) {
+		sos = d[i] == 0xff && d[i + 1] == 0xda ? i : 0;
+	}
+	CHECK(sos);
+	*start = sos + seg_len(d, sos);
+	*end = *start;
+	while (*end + 1 < len && !(d[*end] == 0xff && d[*end + 1] != 0 &&
+			(d[*end + 1] < 0xd0 || d[*end + 1] > 0xd7))) {
+		(*end)++;
+	}
+}
+
+/*
+ * jpeg_huff.c against libjpeg's own Huffman decoder (test_kinds has
+ * already matched djpeg on every sequential kind): coefficients too
+ * large for the one-lookup path (quality 100 noise, 11-bit DCs), every
+ * restart interval, data that runs into a marker (grey to the end of the
+ * segment, one warning), and files damaged inside the entropy-coded data,
+ * where both must give the same answer and the same pixels.
+ */
+static void test_fast_huffman(void)
+{
+	static const char *const names[] = { "base.jpg", "opt.jpg",
+		"s444.jpg", "s411.jpg", "gray.jpg", "rst.jpg", "multiscan.jpg",
+		"worst_base.jpg", "rst_many.jpg" };
+	static const uint32_t boxes[] = { 40, 80, 159, 256, 4096 };
+	char what[96];
+
+	for (size_t f = 0; f < sizeof(names) / sizeof(names[0]); f++) {
+		size_t len, start, end;
+		uint8_t *d = file(names[f], &len);
+		uint8_t *m = malloc(len + 2);
+		CHECK(m);
+		for (size_t b = 0; b < sizeof(boxes) / sizeof(boxes[0]); b++) {
+			struct thumb_spec spec = spec_box(boxes[b]);
+			snprintf(what, sizeof(what), "%s in %u", names[f],
+				boxes[b]);
+			CHECK_INT_EQ(same_as_libjpeg(d, len, &spec, what), 0);
+			spec.detail = THUMB_DETAIL_FINE;
+			CHECK_INT_EQ(same_as_libjpeg(d, len, &spec, what), 0);
+		}
+
+		/* the data cut short by EOI at a third, two thirds, and just
+		 * before its last bytes */
+		scan_span(d, len, &start, &end);
+		size_t cuts[] = { start + (end - start) / 3,
+			start + 2 * (end - start) / 3, end - 2 };
+		for (size_t c = 0; c < 3; c++) {
+			struct thumb_spec spec = spec_box(c == 1 ? 40 : 256);
+			memcpy(m, d, cuts[c]);
+			m[cuts[c]] = 0xff;
+			m[cuts[c] + 1] = 0xd9;
+			snprintf(what, sizeof(what), "%s cut at %zu", names[f],
+				cuts[c]);
+			same_as_libjpeg(m, cuts[c] + 2, &spec, what);
+		}
+
+		/* bytes changed inside the entropy-coded data */
+		uint32_t seed = 977 + (uint32_t)f;
+		for (int round = 0; round < 60; round++) {
+			struct thumb_spec spec = spec_box(round % 3 == 0 ? 40 :
+				round % 3 == 1 ? 159 : 4096);
+			memcpy(m, d, len);
+			for (int k = 0; k < 1 + round % 5; k++) {
+				seed = seed * 1103515245u + 12345u;
+				m[start + (seed >> 8) % (end - start)] =
+					(uint8_t)(seed >> 24);
+			}
+			snprintf(what, sizeof(what), "%s damaged, round %d",
+				names[f], round);
+			same_as_libjpeg(m, len, &spec, what);
+		}
+		free(m);
+		free(d);
+	}
+}
+
+/*
  * One decoder and one output image for many jobs, with failures in
  * between: the output buffers settle (no allocation per job) and every
  * good job still matches djpeg.
@@ -1349,6 +1461,7 @@ int main(void)
 		"worst.jpg");
 	TL_SH_OK("convert -size 640x480 -seed 5 plasma: -depth 8 big2.ppm && "
 		"cjpeg -sample 1x1 -restart 1B big2.ppm > rst_many.jpg");
+	TL_SH_OK("cjpeg -sample 1x1 -quality 100 worst.ppm > worst_base.jpg");
 	quiet_fd = open(tl_path("stderr.txt"), O_RDWR | O_CREAT | O_TRUNC |
 		O_APPEND | O_CLOEXEC, 0600);
 	CHECK(quiet_fd >= 0);
@@ -1371,6 +1484,7 @@ int main(void)
 	test_truncation();
 	test_not_jpeg();
 	test_corrupt();
+	test_fast_huffman();
 	test_reuse();
 	test_detail();
 	test_coef_store();

@@ -1,0 +1,480 @@
+#include "jpeg_huff.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpegint.h>
+
+/*
+ * Sequential Huffman decoding for libjpeg, put in place of jdhuff.c's
+ * decode_mcu through the public module pointer cinfo->entropy.
+ *
+ * Entropy decoding is most of a reduced-size decode: 71 % of the
+ * instructions in a 1/8 decode of the benchmark's baseline photos and 70 %
+ * at 1/4, where libjpeg also stores the AC terms. libjpeg-turbo looks up
+ * 8 bits to find a symbol, then reads the coefficient's extra bits and
+ * sign-extends them as a second step. Here one lookup of HUFF_FAST bits
+ * gives the whole coefficient (run, value, bits to drop) for every code
+ * whose length plus extra bits fits, which in photos is nearly all of
+ * them; and the bit buffer is refilled 8 bytes at a time when they hold
+ * no 0xFF (a stuffed byte or a marker). Callgrind, thumbd render -s 256
+ * of the 19 distinct baseline photos: 1.541 G -> 1.285 G instructions at
+ * 1/8, 1.872 G -> 1.442 G at 1/4 (detail = fine), where the decoder
+ * floor's plain libjpeg decode at 1/8 takes 1.550 G.
+ *
+ * The coefficients are the ones jdhuff.c would produce from the same
+ * bits, including in damaged data: codes longer than HUFF_FAST and bad
+ * codes are decoded as jdhuff.c does, the data past a marker reads as
+ * zeros with one JWRN_HIT_MARKER, restart markers go through libjpeg's
+ * marker reader, and a block's run past coefficient 63 writes where
+ * libjpeg's writes. libjpeg's own decoder still runs its start_pass for
+ * each scan, so a table or scan header it would refuse is refused the same
+ * way. test_jpeg_decode compares every scale and sampling with libjpeg's
+ * decode, and fuzz_jpeg compares the two on damaged files.
+ */
+
+#define HUFF_FAST 10
+
+/*
+ * A lookup entry, indexed by the next HUFF_FAST bits:
+ *  - bits 0-4: bits it takes (0: the code is longer than HUFF_FAST);
+ *  - HUFF_VAL: a whole coefficient, zero run in bits 8-11, value in 16-31;
+ *  - HUFF_EOB: end of block; HUFF_ZRL: a run of 16 zeros;
+ *  - none of these: the symbol alone (bits 8-15), its extra bits still to
+ *    read.
+ * A DC table's entries are HUFF_VAL, or a symbol, with a run of 0.
+ */
+#define HUFF_LEN 0x1fu
+#define HUFF_VAL 0x20u
+#define HUFF_EOB 0x40u
+#define HUFF_ZRL 0x80u
+
+struct huff_tbl {
+	uint32_t fast[1u << HUFF_FAST];
+	int32_t maxcode[18];    /* largest code of each length; -1: none */
+	int32_t valoffset[18];  /* symbol index minus code, per length */
+	uint8_t val[256];
+};
+
+/* The bit reader. buf holds n bits, most significant first; the last pad
+ * of them are zeros made up after the data ended at a marker. */
+struct huff_bits {
+	uint64_t buf;
+	int n;
+	int pad;
+	const JOCTET *p, *end;  /* the source's buffer */
+	const JOCTET *lim;      /* end, or p once a marker stopped reading */
+};
+
+struct jpeg_huff {
+	struct jpeg_entropy_decoder pub; /* first: cinfo->entropy points here */
+	struct jpeg_entropy_decoder *lib;
+	struct huff_bits bits;
+	unsigned restarts_to_go;
+	int last_dc[MAX_COMPS_IN_SCAN];
+	const struct huff_tbl *dc[D_MAX_BLOCKS_IN_MCU];
+	const struct huff_tbl *ac[D_MAX_BLOCKS_IN_MCU];
+	bool dc_needed[D_MAX_BLOCKS_IN_MCU];
+	bool ac_needed[D_MAX_BLOCKS_IN_MCU];
+	struct huff_tbl dc_tbl[NUM_HUFF_TBLS];
+	struct huff_tbl ac_tbl[NUM_HUFF_TBLS];
+};
+
+/* Zigzag to natural order, with 16 more entries so that a run past the
+ * end of a damaged block lands on 63, as in libjpeg. */
+static const uint8_t huff_natural[DCTSIZE2 + 16] = {
+	0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+	12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+	35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+	58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+	63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+};
+
+/* The value of s extra bits x (JPEG's EXTEND, F.12). */
+static inline int huff_extend(uint32_t x, int s)
+{
+	return x < (1u << (s - 1)) ? (int)x - (1 << s) + 1 : (int)x;
+}
+
+static void huff_fill(struct huff_tbl *t, uint32_t code, int len, int sym,
+		bool dc)
+{
+	uint32_t first = code << (HUFF_FAST - len);
+	uint32_t count = 1u << (HUFF_FAST - len);
+	int s = dc ? sym : sym & 15;
+	int r = dc ? 0 : sym >> 4;
+
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t idx = first + i, e;
+
+		if (s == 0 && !dc) {
+			e = (r == 15 ? HUFF_ZRL : HUFF_EOB) | (uint32_t)len;
+		} else if (s == 0) {
+			e = HUFF_VAL | (uint32_t)len;
+		} else if (len + s <= HUFF_FAST) {
+			uint32_t x = (idx >> (HUFF_FAST - len - s)) &
+				((1u << s) - 1);
+			uint16_t v = (uint16_t)huff_extend(x, s);
+			e = (uint32_t)v << 16 | (uint32_t)r << 8 | HUFF_VAL |
+				(uint32_t)(len + s);
+		} else {
+			e = (uint32_t)sym << 8 | (uint32_t)len;
+		}
+		t->fast[idx] = e;
+	}
+}
+
+/*
+ * Canonical codes from a table's counts (Annex C). libjpeg has checked the
+ * table by now; the checks that keep this code inside its arrays are made
+ * again here all the same.
+ */
+static void huff_build(j_decompress_ptr cinfo, struct huff_tbl *t,
+		const JHUFF_TBL *ht, bool dc, int tblno)
+{
+	uint32_t code = 0;
+	int p = 0;
+
+	if (!ht) {
+		ERREXIT1(cinfo, JERR_NO_HUFF_TABLE, tblno);
+	}
+	memset(t->fast, 0, sizeof(t->fast));
+	for (int len = 1; len <= 16; len++) {
+		int n = ht->bits[len];
+
+		if (n > 256 - p || (n && code + (uint32_t)n > 1u << len)) {
+			ERREXIT(cinfo, JERR_BAD_HUFF_TABLE);
+		}
+		t->valoffset[len] = p - (int32_t)code;
+		for (int i = 0; i < n; i++, p++, code++) {
+			int sym = ht->huffval[p];
+
+			if (dc && sym > 15) {
+				ERREXIT(cinfo, JERR_BAD_HUFF_TABLE);
+			}
+			if (len <= HUFF_FAST) {
+				huff_fill(t, code, len, sym, dc);
+			}
+		}
+		t->maxcode[len] = n ? (int32_t)code - 1 : -1;
+		code <<= 1;
+	}
+	t->maxcode[17] = INT32_MAX;
+	t->valoffset[17] = 0;
+	memcpy(t->val, ht->huffval, sizeof(t->val));
+}
+
+static void huff_start_pass(j_decompress_ptr cinfo)
+{
+	struct jpeg_huff *h = (struct jpeg_huff *)(void *)cinfo->entropy;
+
+	/* libjpeg's own, for its checks of the scan and tables */
+	cinfo->entropy = h->lib;
+	(*h->lib->start_pass)(cinfo);
+	cinfo->entropy = &h->pub;
+
+	for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
+		const jpeg_component_info *comp = cinfo->cur_comp_info[ci];
+		int d = comp->dc_tbl_no, a = comp->ac_tbl_no;
+
+		if (d < 0 || d >= NUM_HUFF_TBLS || a < 0 || a >= NUM_HUFF_TBLS) {
+			ERREXIT1(cinfo, JERR_NO_HUFF_TABLE, d < 0 ||
+				d >= NUM_HUFF_TBLS ? d : a);
+		}
+		huff_build(cinfo, &h->dc_tbl[d], cinfo->dc_huff_tbl_ptrs[d],
+			true, d);
+		huff_build(cinfo, &h->ac_tbl[a], cinfo->ac_huff_tbl_ptrs[a],
+			false, a);
+		h->last_dc[ci] = 0;
+	}
+	for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
+		const jpeg_component_info *comp =
+			cinfo->cur_comp_info[cinfo->MCU_membership[b]];
+
+		h->dc[b] = &h->dc_tbl[comp->dc_tbl_no];
+		h->ac[b] = &h->ac_tbl[comp->ac_tbl_no];
+		/* as jdhuff.c: a 1x1 IDCT needs no AC terms */
+		h->dc_needed[b] = comp->component_needed;
+		h->ac_needed[b] = comp->component_needed &&
+			comp->DCT_scaled_size > 1;
+	}
+	memset(&h->bits, 0, sizeof(h->bits));
+	h->pub.insufficient_data = FALSE;
+	h->restarts_to_go = cinfo->restart_interval;
+}
+
+/* The next byte of the source, or -1 if it has none (it suspended). */
+static int huff_byte(j_decompress_ptr cinfo, struct huff_bits *b)
+{
+	if (b->p == b->end) {
+		struct jpeg_source_mgr *src = cinfo->src;
+
+		src->next_input_byte = b->p;
+		src->bytes_in_buffer = 0;
+		if (!(*src->fill_input_buffer)(cinfo) ||
+				src->bytes_in_buffer == 0) {
+			return -1;
+		}
+		b->p = src->next_input_byte;
+		b->end = b->lim = b->p + src->bytes_in_buffer;
+	}
+	return *b->p++;
+}
+
+/* Byte by byte, past stuffed bytes, stopping at a marker (jdhuff.c's
+ * jpeg_fill_bit_buffer); then zeros, counted in pad. */
+static void huff_refill_slow(j_decompress_ptr cinfo, struct huff_bits *b)
+{
+	while (b->n <= 56 && !cinfo->unread_marker) {
+		int c = huff_byte(cinfo, b);
+
+		if (c == 0xFF) {
+			do {
+				c = huff_byte(cinfo, b);
+			} while (c == 0xFF);
+			if (c > 0) {
+				cinfo->unread_marker = c;
+				break;
+			}
+			c = c == 0 ? 0xFF : c;
+		}
+		if (c < 0) {
+			break;
+		}
+		b->buf |= (uint64_t)c << (56 - b->n);
+		b->n += 8;
+	}
+	if (b->n <= 56) {
+		b->lim = b->p;
+		b->pad += 64 - b->n;
+		b->n = 64;
+	}
+}
+
+/*
+ * At least 32 bits in the buffer after this: a code (16) and its extra
+ * bits (15). Eight bytes without 0xFF go in at once; the bits below n are
+ * then the next bytes' own, so a later refill ORs the same bits again.
+ */
+static inline void huff_refill(j_decompress_ptr cinfo, struct huff_bits *b)
+{
+	if (b->lim - b->p >= 8) {
+		uint64_t v, x;
+
+		memcpy(&v, b->p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		v = __builtin_bswap64(v);
+#endif
+		x = ~v;
+		if (!((x - 0x0101010101010101u) & ~x & 0x8080808080808080u)) {
+			b->buf |= v >> b->n;
+			b->p += (63 - b->n) >> 3;
+			b->n |= 56;
+			return;
+		}
+	}
+	/* through a copy, so that the caller's reader can live in
+	 * registers */
+	struct huff_bits t = *b;
+	huff_refill_slow(cinfo, &t);
+	*b = t;
+}
+
+static inline void huff_drop(struct huff_bits *b, int len)
+{
+	b->buf <<= len;
+	b->n -= len;
+}
+
+static inline uint32_t huff_get(struct huff_bits *b, int s)
+{
+	uint32_t x = (uint32_t)(b->buf >> (64 - s));
+
+	huff_drop(b, s);
+	return x;
+}
+
+/* A code longer than HUFF_FAST at the top of buf (jdhuff.c's
+ * jpeg_huff_decode): its symbol, and its length in *len. */
+static __attribute__((noinline)) int huff_long(j_decompress_ptr cinfo,
+		uint64_t buf, const struct huff_tbl *t, int *len)
+{
+	for (int l = HUFF_FAST + 1; l <= 16; l++) {
+		int32_t code = (int32_t)(buf >> (64 - l));
+
+		if (code <= t->maxcode[l]) {
+			*len = l;
+			return t->val[(code + t->valoffset[l]) & 0xff];
+		}
+	}
+	/* libjpeg reads a 17th bit before giving up with symbol 0 */
+	*len = 17;
+	WARNMS(cinfo, JWRN_HUFF_BAD_CODE);
+	return 0;
+}
+
+/* The symbol of a code that entry e did not finish: a short code whose
+ * extra bits do not fit, or a long one. */
+static inline int huff_symbol(j_decompress_ptr cinfo, struct huff_bits *b,
+		const struct huff_tbl *t, uint32_t e)
+{
+	int len = (int)(e & HUFF_LEN), sym;
+
+	if (len) {
+		sym = (int)(e >> 8) & 0xff;
+	} else {
+		sym = huff_long(cinfo, b->buf, t, &len);
+	}
+	huff_drop(b, len);
+	return sym;
+}
+
+static inline void huff_block(j_decompress_ptr cinfo, struct jpeg_huff *h,
+		struct huff_bits *b, int blkn, JCOEF *block)
+{
+	const struct huff_tbl *t = h->dc[blkn];
+	uint32_t e;
+	int v;
+
+	if (b->n < 32) {
+		huff_refill(cinfo, b);
+	}
+	e = t->fast[b->buf >> (64 - HUFF_FAST)];
+	if (e & HUFF_VAL) {
+		huff_drop(b, (int)(e & HUFF_LEN));
+		v = (int16_t)(e >> 16);
+	} else {
+		int s = huff_symbol(cinfo, b, t, e);
+
+		v = s ? huff_extend(huff_get(b, s), s) : 0;
+	}
+	if (h->dc_needed[blkn]) {
+		int ci = cinfo->MCU_membership[blkn];
+
+		/* wraps as jdhuff.c's does on hostile files, without UB */
+		v = (int)((unsigned)v + (unsigned)h->last_dc[ci]);
+		h->last_dc[ci] = v;
+		if (block) {
+			block[0] = (JCOEF)v;
+		}
+	}
+
+	t = h->ac[blkn];
+	if (!h->ac_needed[blkn] || !block) {
+		block = NULL;
+	}
+	for (int k = 1; k < DCTSIZE2; k++) {
+		int rs, s;
+
+		if (b->n < 32) {
+			huff_refill(cinfo, b);
+		}
+		e = t->fast[b->buf >> (64 - HUFF_FAST)];
+		if (e & HUFF_VAL) {
+			huff_drop(b, (int)(e & HUFF_LEN));
+			k += (int)(e >> 8) & 15;
+			if (block) {
+				block[huff_natural[k]] = (JCOEF)(int16_t)(e >> 16);
+			}
+			continue;
+		}
+		if (e & (HUFF_EOB | HUFF_ZRL)) {
+			huff_drop(b, (int)(e & HUFF_LEN));
+			if (e & HUFF_EOB) {
+				break;
+			}
+			k += 15;
+			continue;
+		}
+		rs = huff_symbol(cinfo, b, t, e);
+		s = rs & 15;
+		if (s) {
+			k += rs >> 4;
+			v = huff_extend(huff_get(b, s), s);
+			if (block) {
+				block[huff_natural[k]] = (JCOEF)v;
+			}
+		} else if (rs >> 4 == 15) {
+			k += 15;
+		} else {
+			break;
+		}
+	}
+}
+
+/* jdhuff.c's process_restart: drop the bits left, read RSTn, start the
+ * DC predictions again. */
+static boolean huff_restart(j_decompress_ptr cinfo, struct jpeg_huff *h)
+{
+	int real = h->bits.n - h->bits.pad;
+
+	if (real > 0) {
+		cinfo->marker->discarded_bytes += (unsigned)real / 8;
+	}
+	memset(&h->bits, 0, sizeof(h->bits));
+	if (!(*cinfo->marker->read_restart_marker)(cinfo)) {
+		return FALSE;
+	}
+	for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
+		h->last_dc[ci] = 0;
+	}
+	h->restarts_to_go = cinfo->restart_interval;
+	if (cinfo->unread_marker == 0) {
+		h->pub.insufficient_data = FALSE;
+	}
+	return TRUE;
+}
+
+static boolean huff_decode_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data)
+{
+	struct jpeg_huff *h = (struct jpeg_huff *)(void *)cinfo->entropy;
+
+	if (cinfo->restart_interval && h->restarts_to_go == 0 &&
+			!huff_restart(cinfo, h)) {
+		return FALSE;
+	}
+	/* past the end of a segment's data the blocks stay zero (grey) */
+	if (!h->pub.insufficient_data) {
+		struct jpeg_source_mgr *src = cinfo->src;
+		struct huff_bits b = h->bits;
+
+		b.p = src->next_input_byte;
+		b.end = b.p + src->bytes_in_buffer;
+		b.lim = cinfo->unread_marker ? b.p : b.end;
+		for (int blkn = 0; blkn < cinfo->blocks_in_MCU; blkn++) {
+			huff_block(cinfo, h, &b, blkn,
+				MCU_data ? MCU_data[blkn][0] : NULL);
+		}
+		src->next_input_byte = b.p;
+		src->bytes_in_buffer = (size_t)(b.end - b.p);
+		h->bits = b;
+		if (b.n < b.pad) {
+			/* made-up zeros were read */
+			h->pub.insufficient_data = TRUE;
+			WARNMS(cinfo, JWRN_HIT_MARKER);
+		}
+	}
+	if (cinfo->restart_interval) {
+		h->restarts_to_go--;
+	}
+	return TRUE;
+}
+
+bool jpeg_huff_install(j_decompress_ptr cinfo)
+{
+	struct jpeg_huff *h;
+
+	if (cinfo->progressive_mode || cinfo->arith_code ||
+			cinfo->data_precision != 8 || !cinfo->entropy) {
+		return false;
+	}
+	h = (*cinfo->mem->alloc_small)((j_common_ptr)cinfo, JPOOL_IMAGE,
+		sizeof(*h));
+	memset(h, 0, sizeof(*h));
+	h->lib = cinfo->entropy;
+	h->pub.start_pass = huff_start_pass;
+	h->pub.decode_mcu = huff_decode_mcu;
+	cinfo->entropy = &h->pub;
+	return true;
+}

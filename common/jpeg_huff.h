@@ -1,0 +1,22 @@
+#ifndef THUMBD_COMMON_JPEG_HUFF_H
+#define THUMBD_COMMON_JPEG_HUFF_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jpeglib.h>
+
+/*
+ * A faster entropy decoder for sequential Huffman JPEG (baseline and
+ * extended, 8-bit), put in place of libjpeg's own after its modules are
+ * set up. It decodes the same coefficients from the same bits; see
+ * jpeg_huff.c for how and why.
+ *
+ * Returns true if it took over, false if the file is of a kind it leaves
+ * to libjpeg (progressive, arithmetic, 12-bit). Call from
+ * realize_virt_arrays, when libjpeg's entropy decoder exists and its
+ * first start_pass has not run.
+ */
+bool jpeg_huff_install(j_decompress_ptr cinfo);
+
+#endif
