@@ -89,6 +89,8 @@ struct jpeg_dec {
 	uint32_t chroma_w, chroma_h;
 	bool chroma_libjpeg;  /* tests: keep libjpeg's chroma IDCT sizes */
 	bool huff_libjpeg;    /* tests: libjpeg's own Huffman decoder */
+	bool lib_live;        /* cinfo is created */
+	bool lib_used;        /* and has read a file since */
 };
 
 static void jpeg_dec_set_reason(struct jpeg_dec *dec, int fail,
@@ -1100,6 +1102,34 @@ static int jpeg_dec_create_lib(struct jpeg_dec *dec)
 	return 0;
 }
 
+/*
+ * A fresh libjpeg object, for each job. libjpeg keeps the quantization and
+ * Huffman tables a file defines for the next image read with the same
+ * object (abbreviated streams), so a damaged file lacking one was decoded
+ * with the last job's: its thumbnail depended on the file read before.
+ * Renewing costs a few small allocations a job.
+ */
+static int jpeg_dec_renew(struct jpeg_dec *dec)
+{
+	if (dec->lib_live) {
+		jpeg_destroy_decompress(&dec->cinfo);
+		dec->lib_live = false;
+	}
+	dec->cinfo.err = &dec->jerr;
+	if (jpeg_dec_create_lib(dec) < 0) {
+		return -ENOMEM;
+	}
+	dec->lib_live = true;
+	/* jpeg_create_decompress clears client_data along with the rest */
+	dec->cinfo.client_data = dec;
+	dec->cinfo.progress = &dec->progress;
+	dec->lib_realize = dec->cinfo.mem->realize_virt_arrays;
+	dec->cinfo.mem->request_virt_barray = jpeg_dec_request_barray;
+	dec->cinfo.mem->realize_virt_arrays = jpeg_dec_realize;
+	dec->cinfo.mem->access_virt_barray = jpeg_dec_access_barray;
+	return 0;
+}
+
 struct jpeg_dec *jpeg_dec_create(void)
 {
 	struct jpeg_dec *dec = calloc(1, sizeof(*dec));
@@ -1108,24 +1138,17 @@ struct jpeg_dec *jpeg_dec_create(void)
 		return NULL;
 	}
 	dec->flat_max = JPEG_DEC_FLAT_MAX;
-	dec->cinfo.err = jpeg_std_error(&dec->jerr);
+	jpeg_std_error(&dec->jerr);
 	dec->jerr.error_exit = jpeg_dec_error_exit;
 	dec->jerr.emit_message = jpeg_dec_emit_message;
 	dec->jerr.output_message = jpeg_dec_output_message;
 	dec->cinfo.client_data = dec;
-	if (jpeg_dec_create_lib(dec) < 0) {
+	dec->progress.progress_monitor = jpeg_dec_progress;
+	if (jpeg_dec_renew(dec) < 0) {
 		free(dec);
 		return NULL;
 	}
-	/* jpeg_create_decompress clears client_data along with the rest */
-	dec->cinfo.client_data = dec;
 	jpeg_dec_shuf_init(dec);
-	dec->progress.progress_monitor = jpeg_dec_progress;
-	dec->cinfo.progress = &dec->progress;
-	dec->lib_realize = dec->cinfo.mem->realize_virt_arrays;
-	dec->cinfo.mem->request_virt_barray = jpeg_dec_request_barray;
-	dec->cinfo.mem->realize_virt_arrays = jpeg_dec_realize;
-	dec->cinfo.mem->access_virt_barray = jpeg_dec_access_barray;
 	return dec;
 }
 
@@ -1134,7 +1157,9 @@ void jpeg_dec_destroy(struct jpeg_dec *dec)
 	if (!dec) {
 		return;
 	}
-	jpeg_destroy_decompress(&dec->cinfo);
+	if (dec->lib_live) {
+		jpeg_destroy_decompress(&dec->cinfo);
+	}
 	image_finish(&dec->img);
 	for (int c = 0; c < 3; c++) {
 		image_finish(&dec->ycc[c]);
@@ -1566,6 +1591,12 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	if (r < 0) {
 		goto fail;
 	}
+	if ((dec->lib_used || !dec->lib_live) && jpeg_dec_renew(dec) < 0) {
+		r = -ENOMEM;
+		jpeg_dec_set_reason(dec, r, "out of memory");
+		goto fail;
+	}
+	dec->lib_used = true;
 	src_len = s.end;
 	orientation = s.exif ? exif_orientation(s.exif, s.exif_len) : 1;
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);

@@ -1226,6 +1226,73 @@ static void test_fast_huffman(void)
 	}
 }
 
+/* @d without its segments of @marker before the first scan. */
+static uint8_t *drop_segments(const uint8_t *d, size_t len, uint8_t marker,
+		size_t *out_len)
+{
+	uint8_t *o = malloc(len);
+	size_t i = 2, n = 2;
+	CHECK(o);
+	memcpy(o, d, 2);
+	while (i + 4 <= len && d[i] == 0xff && d[i + 1] != 0xda) {
+		size_t l = seg_len(d, i);
+		if (d[i + 1] != marker) {
+			memcpy(o + n, d + i, l);
+			n += l;
+		}
+		i += l;
+	}
+	memcpy(o + n, d + i, len - i);
+	*out_len = n + len - i;
+	return o;
+}
+
+/*
+ * Each job reads its file with a fresh libjpeg object: libjpeg keeps a
+ * file's tables for the next image on the same object, so a file lacking
+ * one was decoded with the previous job's. Without its DQT a file fails
+ * whatever came before; without its DHT it takes libjpeg's standard
+ * tables (as Motion-JPEG frames do), which base.jpg uses anyway, and not
+ * the optimized ones opt.jpg left behind.
+ */
+static void test_tables_per_job(void)
+{
+	struct image img = { 0 }, ref = { 0 };
+	struct decode_info info;
+	char err[256];
+	struct thumb_spec spec = spec_box(256);
+	size_t len, opt_len, nq_len, nh_len;
+	uint8_t *d = file("base.jpg", &len);
+	uint8_t *opt = file("opt.jpg", &opt_len);
+	uint8_t *no_dqt = drop_segments(d, len, 0xdb, &nq_len);
+	uint8_t *no_dht = drop_segments(d, len, 0xc4, &nh_len);
+
+	CHECK(nq_len < len && nh_len < len);
+	CHECK_INT_EQ(run_bytes(d, len, &spec, &ref, &info, err, 256), 0);
+	for (int order = 0; order < 2; order++) {
+		if (order) {
+			CHECK_INT_EQ(run_bytes(opt, opt_len, &spec, &img,
+				&info, err, 256), 0);
+		}
+		expect_fail_bytes(no_dqt, nq_len, &spec, -EBADMSG,
+			"Quantization table 0x00 was not defined");
+		if (order) {
+			CHECK_INT_EQ(run_bytes(opt, opt_len, &spec, &img,
+				&info, err, 256), 0);
+		}
+		CHECK_INT_EQ(run_bytes(no_dht, nh_len, &spec, &img, &info,
+			err, 256), 0);
+		CHECK(img.width == ref.width && img.height == ref.height &&
+			memcmp(img.px, ref.px, ref.stride * ref.height) == 0);
+	}
+	free(no_dht);
+	free(no_dqt);
+	free(opt);
+	free(d);
+	image_finish(&img);
+	image_finish(&ref);
+}
+
 /*
  * One decoder and one output image for many jobs, with failures in
  * between: the output buffers settle (no allocation per job) and every
@@ -1485,6 +1552,7 @@ int main(void)
 	test_not_jpeg();
 	test_corrupt();
 	test_fast_huffman();
+	test_tables_per_job();
 	test_reuse();
 	test_detail();
 	test_coef_store();
