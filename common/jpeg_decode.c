@@ -1600,10 +1600,15 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	src_len = s.end;
 	orientation = s.exif ? exif_orientation(s.exif, s.exif_len) : 1;
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);
-	/* fine leaves the filter a factor of two (see enum thumb_detail) */
-	margin = spec->detail == THUMB_DETAIL_FINE ? 2 : 1;
+	/* fine leaves the filter a factor of two; auto too, but not at the
+	 * price of a full-size decode (see enum thumb_detail) */
+	margin = spec->detail == THUMB_DETAIL_FAST ? 1 : 2;
 	denom = geometry_jpeg_denom(s.width, s.height, margin * need_w,
 		margin * need_h);
+	if (spec->detail == THUMB_DETAIL_AUTO && denom == 1) {
+		margin = 1;
+		denom = geometry_jpeg_denom(s.width, s.height, need_w, need_h);
+	}
 	/* chroma covers the 4:2:0 output's, with the same margin as Y */
 	dec->chroma_w = dec->chroma_libjpeg ? UINT32_MAX :
 		(margin * need_w + 1) / 2;

@@ -16,6 +16,7 @@ const char *const thumb_fit_names[THUMB_FIT_N] = {
 const char *const thumb_detail_names[THUMB_DETAIL_N] = {
 	[THUMB_DETAIL_FAST] = "fast",
 	[THUMB_DETAIL_FINE] = "fine",
+	[THUMB_DETAIL_AUTO] = "auto",
 };
 
 int spec_name_index(const char *const *names, uint32_t n, const char *s,
@@ -38,6 +39,7 @@ void spec_init_default(struct thumb_spec *spec)
 	spec->formats = THUMB_FORMAT_JPEG;
 	spec->quality = THUMB_DEFAULT_QUALITY;
 	spec->fit = THUMB_FIT_CONTAIN;
+	spec->detail = THUMB_DETAIL_AUTO;
 	/* the template is a compile-time constant well below THUMB_NAME_MAX */
 	memcpy(spec->name, THUMB_DEFAULT_NAME, sizeof(THUMB_DEFAULT_NAME));
 	spec->limits.max_pixels = THUMB_DEFAULT_MAX_PIXELS;
@@ -101,7 +103,7 @@ int spec_validate(const struct thumb_spec *spec, const char **why)
 	} else if (spec->fit >= THUMB_FIT_N) {
 		r = "fit must be contain or cover";
 	} else if (spec->detail >= THUMB_DETAIL_N) {
-		r = "detail must be fast or fine";
+		r = "detail must be fast, fine or auto";
 	} else if (memchr(spec->name, '\0', sizeof(spec->name)) == NULL) {
 		r = "the name template is too long";
 	} else if (spec->limits.max_pixels == 0 ||

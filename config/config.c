@@ -140,7 +140,7 @@ static const struct key_def config_keys[] = {
 	WKEY("quality", KEY_UINT, spec.quality, spec.quality, 1, 100,
 		"an integer 1-100"),
 	WENUM("fit", spec.fit, thumb_fit_names, "contain or cover"),
-	WENUM("detail", spec.detail, thumb_detail_names, "fast or fine"),
+	WENUM("detail", spec.detail, thumb_detail_names, "fast, fine or auto"),
 	WKEY("progressive", KEY_BOOL, spec.progressive, spec.progressive, 0, 1,
 		"yes or no"),
 	WKEY("lossless", KEY_BOOL, spec.webp_lossless, spec.webp_lossless, 0, 1,

@@ -47,8 +47,9 @@ static void render_usage(FILE *f)
 		"  -q, --quality Q         1-100 (default 85)\n"
 		"      --fit contain|cover fit inside the box, or fill it and crop\n"
 		"                          (default contain)\n"
-		"      --detail fast|fine  JPEG: decode down to the box, or keep\n"
-		"                          twice the box for the filter (default fast)\n"
+		"      --detail fast|fine|auto  JPEG: decode down to the box,\n"
+		"                          keep twice the box for the filter, or that\n"
+		"                          short of a full-size decode (default auto)\n"
 		"      --progressive       progressive JPEG\n"
 		"      --lossless          lossless WebP\n"
 		"  -o, --output OUTDIR     created if missing\n"
@@ -208,7 +209,7 @@ static int render_option(struct render_args *a, int c, bool *sizes_given)
 			"contain or cover", optarg, &a->spec.fit);
 	case RENDER_OPT_DETAIL:
 		return render_name(thumb_detail_names, THUMB_DETAIL_N,
-			"--detail", "fast or fine", optarg, &a->spec.detail);
+			"--detail", "fast, fine or auto", optarg, &a->spec.detail);
 	case 'o':
 		a->outdir = optarg;
 		return 0;

@@ -185,7 +185,7 @@ expect_rc 2 "-n -c good.conf -q 0"
 grep -q -e '--quality' "$T/err.txt" || fail "-q 0: the message does not name --quality: $(cat "$T/err.txt")"
 run -n -c "$GOOD" --detail sharp
 expect_rc 2 "-n -c good.conf --detail sharp"
-grep -q -e '--detail: expected fast or fine, got "sharp"' "$T/err.txt" ||
+grep -q -e '--detail: expected fast, fine or auto, got "sharp"' "$T/err.txt" ||
 	fail "--detail sharp: unexpected message: $(cat "$T/err.txt")"
 
 # ---- usage --------------------------------------------------------------

@@ -67,18 +67,19 @@ n=$(grep -a -c -E 'failed [^ ]*bad\.jpg: .' "$ONCE_LOG" || true)
 [ "$n" -eq 1 ] || fail "bad.jpg reported $n times, want one 'failed PATH: reason' line"
 assert_outputs_exactly "$SIZES" jpg sub/bad.jpg
 [ -e "$IN/sub/bad.jpg" ] || fail "the bad input was not kept"
-# 5. --detail fine through the workers, into another folder: 320x240 for a
-# 64 box is decoded at 1/2 instead of 1/4; same sizes, other pixels
+# 5. --detail fast through the workers, into another folder: 320x240 for a
+# 64 box is decoded at 1/4 instead of the default's 1/2 (auto keeps twice
+# the box there); same sizes, other pixels
 rc=0
-timeout 60 "$THUMBD" -i "$IN" -o "$T/fine" -w 2 -s "$SIZES" --once \
-	--detail fine >"$T/once-fine.log" 2>&1 || rc=$?
-[ "$rc" -eq 1 ] || fail "--once --detail fine exited $rc, want 1 (bad.jpg)"
+timeout 60 "$THUMBD" -i "$IN" -o "$T/fast" -w 2 -s "$SIZES" --once \
+	--detail fast >"$T/once-fast.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "--once --detail fast exited $rc, want 1 (bad.jpg)"
 for s in 64 32; do
-	f=$T/fine/g00000_$s.jpg
-	[ -s "$f" ] || fail "--detail fine wrote no $f"
+	f=$T/fast/g00000_$s.jpg
+	[ -s "$f" ] || fail "--detail fast wrote no $f"
 	[ "$(image_size "$f")" = "$(image_size "$(output_path g00000.jpg "$s" jpg)")" ] ||
-		fail "--detail fine: $f is $(image_size "$f"), the default run's is not"
+		fail "--detail fast: $f is $(image_size "$f"), the default run's is not"
 done
-! cmp -s "$T/fine/g00000_64.jpg" "$(output_path g00000.jpg 64 jpg)" ||
-	fail "--detail fine wrote the same 64 px thumbnail as the default"
-pass "--once exited 0 with a summary for 7 good inputs, rewrote nothing when up to date, redid only an input newer than its outputs, exited 1 on a truncated file while still doing the good ones, and --detail fine made other pixels at the same sizes"
+! cmp -s "$T/fast/g00000_64.jpg" "$(output_path g00000.jpg 64 jpg)" ||
+	fail "--detail fast wrote the same 64 px thumbnail as the default"
+pass "--once exited 0 with a summary for 7 good inputs, rewrote nothing when up to date, redid only an input newer than its outputs, exited 1 on a truncated file while still doing the good ones, and --detail fast made other pixels at the same sizes"

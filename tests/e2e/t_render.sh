@@ -65,8 +65,9 @@ expect_size "$R/both/photo_100.webp" 100 100
 grep -q 'photo.jpg: 800x600, 2 outputs, [0-9]* bytes, [0-9.]* ms (read [0-9.]*, decode [0-9.]*, resize [0-9.]*, encode [0-9.]*, write [0-9.]*)$' "$T/both.out" ||
 	fail "verbose line missing: $(cat "$T/both.out")"
 
-# --detail fine decodes 800x600 at full size for a 256 box (fast: 1/2):
-# the same size, other pixels
+# --detail fine decodes 800x600 at full size for a 256 box (the default,
+# auto, stops short of a full-size decode: 1/2): the same size, other
+# pixels
 render fine --detail fine -o "$R/fine" "$IN/photo.jpg"
 expect_rc 0 fine
 expect_size "$R/fine/photo_256.jpg" 256 192
@@ -123,7 +124,7 @@ usage s_junk '--size: expected' -s 12x -o "$R/u" "$IN/photo.jpg"
 usage s_dup 'the same size is listed twice' -s 64,64 -o "$R/u" "$IN/photo.jpg"
 usage s_many 'at most 8 sizes' -s 1,2,3,4,5,6,7,8,9 -o "$R/u" "$IN/photo.jpg"
 usage fit '--fit: expected contain or cover, got "fill"' --fit fill -o "$R/u" "$IN/photo.jpg"
-usage detail '--detail: expected fast or fine, got "max"' --detail max -o "$R/u" "$IN/photo.jpg"
+usage detail '--detail: expected fast, fine or auto, got "max"' --detail max -o "$R/u" "$IN/photo.jpg"
 usage fmt '--format: expected jpeg, webp or jpeg,webp, got "gif"' --format gif -o "$R/u" "$IN/photo.jpg"
 usage no_out '-o OUTDIR is required' "$IN/photo.jpg"
 usage no_files 'no input file given' -o "$R/u"

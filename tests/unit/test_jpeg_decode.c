@@ -54,11 +54,14 @@ static uint8_t *file(const char *name, size_t *len)
 	return d;
 }
 
+/* A box, decoded at the smallest scale that covers it (detail = fast):
+ * most tests here are about that scale. */
 static struct thumb_spec spec_box(uint32_t box)
 {
 	struct thumb_spec spec;
 	spec_init_default(&spec);
 	spec.sizes[0] = (struct thumb_size){ box, box };
+	spec.detail = THUMB_DETAIL_FAST;
 	return spec;
 }
 
@@ -1348,20 +1351,22 @@ static void test_reuse(void)
  * detail = fine leaves the filter a factor of two: a 1024x768 photo for a
  * 128 box is decoded at 1/4, not 1/8 (so a progressive one reads every
  * scan, not the DC-only copy), for a 512 box at full size; an image
- * smaller than twice the box is never shrunk. Pixels are djpeg's.
+ * smaller than twice the box is never shrunk. auto, the default, is fine
+ * except where fine decodes at full size and fast would not (the 512
+ * box). Pixels are djpeg's.
  */
 static void test_detail(void)
 {
 	static const struct {
 		const char *name;
-		uint32_t box, fast, fine;
+		uint32_t box, fast, fine, automatic;
 		bool progressive;
 	} cases[] = {
-		{ "big_base.jpg", 128, 8, 4, false },
-		{ "big_prog.jpg", 128, 8, 4, true },
-		{ "big_base.jpg", 256, 4, 2, false },
-		{ "big_prog.jpg", 512, 2, 1, true },
-		{ "big_base.jpg", 1024, 1, 1, false },
+		{ "big_base.jpg", 128, 8, 4, 4, false },
+		{ "big_prog.jpg", 128, 8, 4, 4, true },
+		{ "big_base.jpg", 256, 4, 2, 2, false },
+		{ "big_prog.jpg", 512, 2, 1, 2, true },
+		{ "big_base.jpg", 1024, 1, 1, 1, false },
 	};
 	struct image img = { 0 };
 	struct decode_info info;
@@ -1371,15 +1376,15 @@ static void test_detail(void)
 		"do for d in 1 2 4 8; do djpeg -rgb -scale 1/$d -ppm $f.jpg > "
 		"$f.jpg-$d.ppm; done; done");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		for (uint32_t detail = THUMB_DETAIL_FAST;
-				detail <= THUMB_DETAIL_FINE; detail++) {
+		for (uint32_t detail = 0; detail < THUMB_DETAIL_N; detail++) {
 			struct thumb_spec spec = spec_box(cases[i].box);
 			uint32_t d = detail == THUMB_DETAIL_FINE ? cases[i].fine :
+				detail == THUMB_DETAIL_AUTO ? cases[i].automatic :
 				cases[i].fast;
 			spec.detail = detail;
 			snprintf(what, sizeof(what), "%s box %u detail %s",
 				cases[i].name, cases[i].box,
-				detail == THUMB_DETAIL_FINE ? "fine" : "fast");
+				thumb_detail_names[detail]);
 			if (run_file(cases[i].name, &spec, &img, &info, err) != 0) {
 				fprintf(stderr, "%s: %s\n", what, err);
 				exit(1);

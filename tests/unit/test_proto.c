@@ -238,7 +238,7 @@ static void test_spec_fields(void)
 		{ spec0 + 4 + 16, 8 },           /* formats unknown bit */
 		{ spec0 + 4 + 20, 0 },           /* quality 0 */
 		{ spec0 + 4 + 24, 2 },           /* fit out of range */
-		{ spec0 + 4 + 28, 2 },           /* detail out of range */
+		{ spec0 + 4 + 28, THUMB_DETAIL_N }, /* detail out of range */
 		{ spec0 + 4 + 32, 2 },           /* bool not 0/1 */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

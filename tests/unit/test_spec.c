@@ -20,7 +20,7 @@ static void test_defaults(void)
 	CHECK_INT_EQ(s.formats, THUMB_FORMAT_JPEG);
 	CHECK_INT_EQ(s.quality, 85);
 	CHECK_INT_EQ(s.fit, THUMB_FIT_CONTAIN);
-	CHECK_INT_EQ(s.detail, THUMB_DETAIL_FAST);
+	CHECK_INT_EQ(s.detail, THUMB_DETAIL_AUTO);
 	CHECK(!s.progressive && !s.webp_lossless && !s.durable);
 	CHECK(strcmp(s.name, "{stem}_{size}.{ext}") == 0);
 	CHECK(s.limits.max_pixels == 100000000ull);
@@ -68,7 +68,7 @@ static void test_invalid(void)
 	CHECK_BAD(s->quality = 0, "quality");
 	CHECK_BAD(s->quality = 101, "quality");
 	CHECK_BAD(s->fit = 2, "fit");
-	CHECK_BAD(s->detail = 2, "detail");
+	CHECK_BAD(s->detail = THUMB_DETAIL_N, "detail");
 	CHECK_BAD(s->sizes[0].width = 0, "1-65535");
 	CHECK_BAD(s->sizes[0].height = 65536, "1-65535");
 	CHECK_BAD(s->limits.max_pixels = 0, "max_pixels");
