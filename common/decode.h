@@ -92,7 +92,7 @@ void jpeg_dec_set_flat_max(struct jpeg_dec *dec, size_t bytes);
 void jpeg_dec_set_chroma_scaling(struct jpeg_dec *dec, bool on);
 
 /*
- * Whether sequential Huffman files are entropy-decoded by jpeg_huff.c
+ * Whether Huffman-coded files are entropy-decoded by jpeg_huff.c
  * (the default) or by libjpeg's own decoder. Off is for tests and the
  * fuzz harness, which compare the two.
  */

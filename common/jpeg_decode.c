@@ -1120,8 +1120,7 @@ static int jpeg_dec_renew(struct jpeg_dec *dec)
 		return -ENOMEM;
 	}
 	dec->lib_live = true;
-	/* jpeg_create_decompress clears client_data along with the rest */
-	dec->cinfo.client_data = dec;
+	/* jpeg_create_decompress keeps err and client_data, clears the rest */
 	dec->cinfo.progress = &dec->progress;
 	dec->lib_realize = dec->cinfo.mem->realize_virt_arrays;
 	dec->cinfo.mem->request_virt_barray = jpeg_dec_request_barray;
@@ -1365,7 +1364,8 @@ static int jpeg_dec_read_planes(struct jpeg_dec *dec)
 	return 0;
 }
 
-/* Ready the libjpeg object for the next job, keeping its tables. */
+/* A job's end: libjpeg frees the image's memory now (the object itself is
+ * renewed before the next job, see jpeg_dec_renew). */
 static void jpeg_dec_end(struct jpeg_dec *dec)
 {
 	jpeg_abort_decompress(&dec->cinfo);

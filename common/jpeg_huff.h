@@ -7,15 +7,14 @@
 #include <jpeglib.h>
 
 /*
- * A faster entropy decoder for sequential Huffman JPEG (baseline and
- * extended, 8-bit), put in place of libjpeg's own after its modules are
- * set up. It decodes the same coefficients from the same bits; see
+ * A faster entropy decoder for Huffman-coded JPEG (baseline, extended and
+ * progressive, 8-bit), put in place of libjpeg's own after its modules
+ * are set up. It decodes the same coefficients from the same bits; see
  * jpeg_huff.c for how and why.
  *
  * Returns true if it took over, false if the file is of a kind it leaves
- * to libjpeg (progressive, arithmetic, 12-bit). Call from
- * realize_virt_arrays, when libjpeg's entropy decoder exists and its
- * first start_pass has not run.
+ * to libjpeg (arithmetic, 12-bit). Call from realize_virt_arrays, when
+ * libjpeg's entropy decoder exists and its first start_pass has not run.
  */
 bool jpeg_huff_install(j_decompress_ptr cinfo);
 
