@@ -80,6 +80,7 @@ struct jpeg_dec {
 	bool dc_only;         /* this job reads the DC scans only */
 	bool ssse3;
 	uint8_t shuf[2][256][16]; /* see jpeg_dec_shuf_init */
+	struct jpeg_huff_tables huff; /* for jpeg_huff_install */
 	void (*lib_realize)(j_common_ptr cinfo);
 	struct image img;     /* decoded here, swapped out on success */
 	struct image ycc[3];  /* or here, for a planar job */
@@ -502,7 +503,7 @@ static void jpeg_dec_realize(j_common_ptr cinfo)
 		jpeg_dec_chroma_scale(dec);
 	}
 	if (!dec->huff_libjpeg) {
-		jpeg_huff_install(&dec->cinfo);
+		jpeg_huff_install(&dec->cinfo, &dec->huff);
 	}
 	if (!dec->barrays) {
 		return;
@@ -1148,6 +1149,7 @@ struct jpeg_dec *jpeg_dec_create(void)
 		return NULL;
 	}
 	jpeg_dec_shuf_init(dec);
+	jpeg_huff_tables_init(&dec->huff);
 	return dec;
 }
 

@@ -88,6 +88,7 @@ struct huff_bits {
 struct jpeg_huff {
 	struct jpeg_entropy_decoder pub; /* first: cinfo->entropy points here */
 	struct jpeg_entropy_decoder *lib;
+	const struct jpeg_huff_tables *tables;
 	struct huff_bits bits;
 	unsigned restarts_to_go;
 	unsigned eobrun;        /* progressive AC: blocks left in an EOB run */
@@ -498,25 +499,25 @@ static void huff_ac_first(j_decompress_ptr cinfo, struct jpeg_huff *h,
 /*
  * Refinement scans walk the coefficients already nonzero, as a mask in
  * zigzag order (bit k for the bitstream's k-th coefficient), instead of
- * every position of the band: huff_zz[j][v] maps byte j of a mask in
- * natural order to zigzag order.
+ * every position of the band: zz[j][v] maps byte j of a mask in natural
+ * order to zigzag order.
  */
-static uint64_t huff_zz[8][256];
-
-static void huff_zz_init(void)
+void jpeg_huff_tables_init(struct jpeg_huff_tables *t)
 {
+	memset(t, 0, sizeof(*t));
 	for (int k = 0; k < DCTSIZE2; k++) {
 		int n = huff_natural[k];
 
 		for (int v = 0; v < 256; v++) {
 			if (v >> (n & 7) & 1) {
-				huff_zz[n >> 3][v] |= 1ull << k;
+				t->zz[n >> 3][v] |= 1ull << k;
 			}
 		}
 	}
 }
 
-static inline uint64_t huff_nonzero(const JCOEF *block)
+static inline uint64_t huff_nonzero(const struct jpeg_huff_tables *t,
+		const JCOEF *block)
 {
 	uint64_t nat = 0, zz = 0;
 
@@ -538,7 +539,7 @@ static inline uint64_t huff_nonzero(const JCOEF *block)
 	}
 #endif
 	for (int j = 0; j < 8; j++) {
-		zz |= huff_zz[j][(nat >> (8 * j)) & 0xff];
+		zz |= t->zz[j][(nat >> (8 * j)) & 0xff];
 	}
 	return zz;
 }
@@ -580,7 +581,7 @@ static void huff_ac_refine(j_decompress_ptr cinfo, struct jpeg_huff *h,
 	JCOEF *block = mcu[0][0];
 	int se = cinfo->Se, p1 = 1 << cinfo->Al;
 	int k = cinfo->Ss;
-	uint64_t nz = huff_nonzero(block);
+	uint64_t nz = huff_nonzero(h->tables, block);
 
 	if (h->eobrun == 0) {
 		for (; k <= se; k++) {
@@ -798,7 +799,8 @@ static void huff_start_pass(j_decompress_ptr cinfo)
 	h->restarts_to_go = cinfo->restart_interval;
 }
 
-bool jpeg_huff_install(j_decompress_ptr cinfo)
+bool jpeg_huff_install(j_decompress_ptr cinfo,
+		const struct jpeg_huff_tables *tables)
 {
 	struct jpeg_huff *h;
 
@@ -806,13 +808,11 @@ bool jpeg_huff_install(j_decompress_ptr cinfo)
 			!cinfo->entropy) {
 		return false;
 	}
-	if (!huff_zz[0][1]) {
-		huff_zz_init();
-	}
 	h = (*cinfo->mem->alloc_small)((j_common_ptr)cinfo, JPOOL_IMAGE,
 		sizeof(*h));
 	memset(h, 0, sizeof(*h));
 	h->lib = cinfo->entropy;
+	h->tables = tables;
 	h->pub.start_pass = huff_start_pass;
 	h->pub.decode_mcu = huff_decode_mcu;
 	cinfo->entropy = &h->pub;
