@@ -80,7 +80,7 @@ struct jpeg_dec {
 	bool dc_only;         /* this job reads the DC scans only */
 	bool ssse3;
 	uint8_t shuf[2][256][16]; /* see jpeg_dec_shuf_init */
-	struct jpeg_huff_tables huff; /* for jpeg_huff_install */
+	struct jpeg_huff_tables huff; /* jpeg_huff_install's, kept */
 	void (*lib_realize)(j_common_ptr cinfo);
 	struct image img;     /* decoded here, swapped out on success */
 	struct image ycc[3];  /* or here, for a planar job */
@@ -91,7 +91,6 @@ struct jpeg_dec {
 	bool chroma_libjpeg;  /* tests: keep libjpeg's chroma IDCT sizes */
 	bool huff_libjpeg;    /* tests: libjpeg's own Huffman decoder */
 	bool lib_live;        /* cinfo is created */
-	bool lib_used;        /* and has read a file since */
 };
 
 static void jpeg_dec_set_reason(struct jpeg_dec *dec, int fail,
@@ -1593,12 +1592,11 @@ int jpeg_dec_run_ycc(struct jpeg_dec *dec, const uint8_t *data, size_t len,
 	if (r < 0) {
 		goto fail;
 	}
-	if ((dec->lib_used || !dec->lib_live) && jpeg_dec_renew(dec) < 0) {
+	if (jpeg_dec_renew(dec) < 0) {
 		r = -ENOMEM;
 		jpeg_dec_set_reason(dec, r, "out of memory");
 		goto fail;
 	}
-	dec->lib_used = true;
 	src_len = s.end;
 	orientation = s.exif ? exif_orientation(s.exif, s.exif_len) : 1;
 	decode_need(s.width, s.height, orientation, spec, &need_w, &need_h);

@@ -50,7 +50,7 @@
  * decode, and fuzz_jpeg compares the two on damaged files.
  */
 
-#define HUFF_FAST 10
+#define HUFF_FAST JPEG_HUFF_FAST
 
 /*
  * A lookup entry, indexed by the next HUFF_FAST bits:
@@ -68,13 +68,6 @@
 #define HUFF_EOB 0x40u
 #define HUFF_ZRL 0x80u
 
-struct huff_tbl {
-	uint32_t fast[1u << HUFF_FAST];
-	int32_t maxcode[18];    /* largest code of each length; -1: none */
-	int32_t valoffset[18];  /* symbol index minus code, per length */
-	uint8_t val[256];
-};
-
 /* The bit reader. buf holds n bits, most significant first; the last pad
  * of them are zeros made up after the data ended at a marker. */
 struct huff_bits {
@@ -88,17 +81,15 @@ struct huff_bits {
 struct jpeg_huff {
 	struct jpeg_entropy_decoder pub; /* first: cinfo->entropy points here */
 	struct jpeg_entropy_decoder *lib;
-	const struct jpeg_huff_tables *tables;
+	struct jpeg_huff_tables *tables; /* the decoder's, kept between jobs */
 	struct huff_bits bits;
 	unsigned restarts_to_go;
 	unsigned eobrun;        /* progressive AC: blocks left in an EOB run */
 	int last_dc[MAX_COMPS_IN_SCAN];
-	const struct huff_tbl *dc[D_MAX_BLOCKS_IN_MCU];
-	const struct huff_tbl *ac[D_MAX_BLOCKS_IN_MCU];
+	const struct jpeg_huff_tbl *dc[D_MAX_BLOCKS_IN_MCU];
+	const struct jpeg_huff_tbl *ac[D_MAX_BLOCKS_IN_MCU];
 	bool dc_needed[D_MAX_BLOCKS_IN_MCU];
 	bool ac_needed[D_MAX_BLOCKS_IN_MCU];
-	struct huff_tbl dc_tbl[NUM_HUFF_TBLS];
-	struct huff_tbl ac_tbl[NUM_HUFF_TBLS];
 };
 
 /* Zigzag to natural order, with 16 more entries so that a run past the
@@ -117,7 +108,7 @@ static inline int huff_extend(uint32_t x, int s)
 	return x < (1u << (s - 1)) ? (int)x - (1 << s) + 1 : (int)x;
 }
 
-static void huff_fill(struct huff_tbl *t, uint32_t code, int len, int sym,
+static void huff_fill(struct jpeg_huff_tbl *t, uint32_t code, int len, int sym,
 		bool dc)
 {
 	uint32_t first = code << (HUFF_FAST - len);
@@ -151,7 +142,7 @@ static void huff_fill(struct huff_tbl *t, uint32_t code, int len, int sym,
  * table by now; the checks that keep this code inside its arrays are made
  * again here all the same.
  */
-static void huff_build(j_decompress_ptr cinfo, struct huff_tbl *t,
+static void huff_build(j_decompress_ptr cinfo, struct jpeg_huff_tbl *t,
 		const JHUFF_TBL *ht, bool dc, int tblno)
 {
 	uint32_t code = 0;
@@ -280,7 +271,7 @@ static inline uint32_t huff_get(struct huff_bits *b, int s)
 /* A code longer than HUFF_FAST at the top of buf (jdhuff.c's
  * jpeg_huff_decode): its symbol, and its length in *len. */
 static __attribute__((noinline)) int huff_long(j_decompress_ptr cinfo,
-		uint64_t buf, const struct huff_tbl *t, int *len)
+		uint64_t buf, const struct jpeg_huff_tbl *t, int *len)
 {
 	for (int l = HUFF_FAST + 1; l <= 16; l++) {
 		int32_t code = (int32_t)(buf >> (64 - l));
@@ -299,7 +290,7 @@ static __attribute__((noinline)) int huff_long(j_decompress_ptr cinfo,
 /* The symbol of a code that entry e did not finish: a short code whose
  * extra bits do not fit, or a long one. */
 static inline int huff_symbol(j_decompress_ptr cinfo, struct huff_bits *b,
-		const struct huff_tbl *t, uint32_t e)
+		const struct jpeg_huff_tbl *t, uint32_t e)
 {
 	int len = (int)(e & HUFF_LEN), sym;
 
@@ -314,7 +305,7 @@ static inline int huff_symbol(j_decompress_ptr cinfo, struct huff_bits *b,
 
 /* A DC difference (F.2.2.1). */
 static inline int huff_dc_diff(j_decompress_ptr cinfo, struct huff_bits *b,
-		const struct huff_tbl *t)
+		const struct jpeg_huff_tbl *t)
 {
 	uint32_t e;
 	int s;
@@ -333,7 +324,7 @@ static inline int huff_dc_diff(j_decompress_ptr cinfo, struct huff_bits *b,
 
 /* An AC symbol (run << 4 | size), reading its code alone. */
 static inline int huff_ac_symbol(j_decompress_ptr cinfo,
-		struct huff_bits *b, const struct huff_tbl *t)
+		struct huff_bits *b, const struct jpeg_huff_tbl *t)
 {
 	uint32_t e = t->fast[b->buf >> (64 - HUFF_FAST)];
 	int len = (int)(e & HUFF_LEN), rs;
@@ -359,7 +350,7 @@ static inline int huff_ac_symbol(j_decompress_ptr cinfo,
 static inline void huff_block(j_decompress_ptr cinfo, struct jpeg_huff *h,
 		struct huff_bits *b, int blkn, JCOEF *block)
 {
-	const struct huff_tbl *t = h->ac[blkn];
+	const struct jpeg_huff_tbl *t = h->ac[blkn];
 	int v = huff_dc_diff(cinfo, b, h->dc[blkn]);
 	uint32_t e;
 
@@ -458,7 +449,7 @@ static void huff_dc_refine(j_decompress_ptr cinfo, struct jpeg_huff *h,
 static void huff_ac_first(j_decompress_ptr cinfo, struct jpeg_huff *h,
 		struct huff_bits *b, JBLOCKROW *mcu)
 {
-	const struct huff_tbl *t = h->ac[0];
+	const struct jpeg_huff_tbl *t = h->ac[0];
 	JCOEF *block = mcu[0][0];
 	int se = cinfo->Se, al = cinfo->Al;
 
@@ -577,7 +568,7 @@ static inline void huff_correct(j_decompress_ptr cinfo, struct huff_bits *b,
 static void huff_ac_refine(j_decompress_ptr cinfo, struct jpeg_huff *h,
 		struct huff_bits *b, JBLOCKROW *mcu)
 {
-	const struct huff_tbl *t = h->ac[0];
+	const struct jpeg_huff_tbl *t = h->ac[0];
 	JCOEF *block = mcu[0][0];
 	int se = cinfo->Se, p1 = 1 << cinfo->Al;
 	int k = cinfo->Ss;
@@ -698,52 +689,45 @@ static void huff_sequential(j_decompress_ptr cinfo, struct jpeg_huff *h,
 	}
 }
 
-static boolean huff_decode_mcu(j_decompress_ptr cinfo, JBLOCKROW *MCU_data)
-{
-	return huff_mcu(cinfo, MCU_data, huff_sequential, false);
-}
+/* A decode_mcu for each kind of scan, each with its own copy of huff_mcu */
+#define HUFF_DECODE_MCU(name, decode, always) \
+	static boolean name(j_decompress_ptr cinfo, JBLOCKROW *MCU_data) \
+	{ \
+		return huff_mcu(cinfo, MCU_data, decode, always); \
+	}
+HUFF_DECODE_MCU(huff_decode_mcu, huff_sequential, false)
+HUFF_DECODE_MCU(huff_decode_dc_first, huff_dc_first, false)
+HUFF_DECODE_MCU(huff_decode_dc_refine, huff_dc_refine, true)
+HUFF_DECODE_MCU(huff_decode_ac_first, huff_ac_first, false)
+HUFF_DECODE_MCU(huff_decode_ac_refine, huff_ac_refine, false)
 
-static boolean huff_decode_dc_first(j_decompress_ptr cinfo,
-		JBLOCKROW *MCU_data)
+/* Builds table @no of one kind for this scan, unless *built says it is
+ * done (bit no for DC tables, NUM_HUFF_TBLS + no for AC ones). */
+static void huff_table(j_decompress_ptr cinfo, struct jpeg_huff *h, int no,
+		bool dc, unsigned *built)
 {
-	return huff_mcu(cinfo, MCU_data, huff_dc_first, false);
-}
+	unsigned bit;
 
-static boolean huff_decode_dc_refine(j_decompress_ptr cinfo,
-		JBLOCKROW *MCU_data)
-{
-	return huff_mcu(cinfo, MCU_data, huff_dc_refine, true);
-}
-
-static boolean huff_decode_ac_first(j_decompress_ptr cinfo,
-		JBLOCKROW *MCU_data)
-{
-	return huff_mcu(cinfo, MCU_data, huff_ac_first, false);
-}
-
-static boolean huff_decode_ac_refine(j_decompress_ptr cinfo,
-		JBLOCKROW *MCU_data)
-{
-	return huff_mcu(cinfo, MCU_data, huff_ac_refine, false);
-}
-
-/* Builds table @no of one kind, once per scan. */
-static const struct huff_tbl *huff_table(j_decompress_ptr cinfo,
-		struct jpeg_huff *h, int no, bool dc)
-{
 	if (no < 0 || no >= NUM_HUFF_TBLS) {
 		ERREXIT1(cinfo, JERR_NO_HUFF_TABLE, no);
 	}
-	struct huff_tbl *t = dc ? &h->dc_tbl[no] : &h->ac_tbl[no];
-	huff_build(cinfo, t, dc ? cinfo->dc_huff_tbl_ptrs[no] :
-		cinfo->ac_huff_tbl_ptrs[no], dc, no);
-	return t;
+	bit = 1u << (dc ? no : NUM_HUFF_TBLS + no);
+	if (!(*built & bit)) {
+		huff_build(cinfo, dc ? &h->tables->dc[no] : &h->tables->ac[no],
+			dc ? cinfo->dc_huff_tbl_ptrs[no] :
+			cinfo->ac_huff_tbl_ptrs[no], dc, no);
+		*built |= bit;
+	}
 }
 
 static void huff_start_pass(j_decompress_ptr cinfo)
 {
 	struct jpeg_huff *h = (struct jpeg_huff *)(void *)cinfo->entropy;
 	bool dc_band = cinfo->Ss == 0;
+	/* the tables the scan reads: a DC refinement reads none */
+	bool dc = !cinfo->progressive_mode || (dc_band && !cinfo->Ah);
+	bool ac = !cinfo->progressive_mode || !dc_band;
+	unsigned built = 0;
 
 	/* libjpeg's own, for its checks of the scan and tables (and, in a
 	 * progressive file, its record of which bits each scan brought) */
@@ -760,38 +744,27 @@ static void huff_start_pass(j_decompress_ptr cinfo)
 		h->pub.decode_mcu = cinfo->Ah ? huff_decode_ac_refine :
 			huff_decode_ac_first;
 	}
+	for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
+		const jpeg_component_info *comp = cinfo->cur_comp_info[ci];
+
+		if (dc) {
+			huff_table(cinfo, h, comp->dc_tbl_no, true, &built);
+		}
+		if (ac) {
+			huff_table(cinfo, h, comp->ac_tbl_no, false, &built);
+		}
+		h->last_dc[ci] = 0;
+	}
 	for (int b = 0; b < cinfo->blocks_in_MCU; b++) {
 		const jpeg_component_info *comp =
 			cinfo->cur_comp_info[cinfo->MCU_membership[b]];
-		bool dc = !cinfo->progressive_mode || (dc_band && !cinfo->Ah);
-		bool ac = !cinfo->progressive_mode || !dc_band;
 
-		/* each table is built for the scan's first block using it */
-		h->dc[b] = NULL;
-		h->ac[b] = NULL;
-		for (int o = 0; o < b; o++) {
-			const jpeg_component_info *other =
-				cinfo->cur_comp_info[cinfo->MCU_membership[o]];
-			if (dc && other->dc_tbl_no == comp->dc_tbl_no) {
-				h->dc[b] = h->dc[o];
-			}
-			if (ac && other->ac_tbl_no == comp->ac_tbl_no) {
-				h->ac[b] = h->ac[o];
-			}
-		}
-		if (dc && !h->dc[b]) {
-			h->dc[b] = huff_table(cinfo, h, comp->dc_tbl_no, true);
-		}
-		if (ac && !h->ac[b]) {
-			h->ac[b] = huff_table(cinfo, h, comp->ac_tbl_no, false);
-		}
+		h->dc[b] = dc ? &h->tables->dc[comp->dc_tbl_no] : NULL;
+		h->ac[b] = ac ? &h->tables->ac[comp->ac_tbl_no] : NULL;
 		/* as jdhuff.c: a 1x1 IDCT needs no AC terms */
 		h->dc_needed[b] = comp->component_needed;
 		h->ac_needed[b] = comp->component_needed &&
 			comp->DCT_scaled_size > 1;
-	}
-	for (int ci = 0; ci < cinfo->comps_in_scan; ci++) {
-		h->last_dc[ci] = 0;
 	}
 	memset(&h->bits, 0, sizeof(h->bits));
 	h->eobrun = 0;
@@ -800,7 +773,7 @@ static void huff_start_pass(j_decompress_ptr cinfo)
 }
 
 bool jpeg_huff_install(j_decompress_ptr cinfo,
-		const struct jpeg_huff_tables *tables)
+		struct jpeg_huff_tables *tables)
 {
 	struct jpeg_huff *h;
 
